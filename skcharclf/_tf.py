@@ -1,0 +1,60 @@
+"""Quiet, thread-aware access to TensorFlow and Keras.
+
+TensorFlow is imported lazily (``import skcharclf`` stays fast and light) and only through
+:func:`import_keras`, which first silences TensorFlow's C++ and absl start-up logging. A user who
+sets ``TF_CPP_MIN_LOG_LEVEL`` themselves keeps their value.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+__all__ = ["import_keras", "limit_threads"]
+
+_threads_set = False
+
+
+def import_keras() -> Any:
+    """Import Keras (TensorFlow backend by default) with TensorFlow's log spam silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=FutureWarning)
+        import keras
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel(logging.ERROR)
+        try:
+            from absl import logging as absl_logging
+
+            absl_logging.set_verbosity(absl_logging.ERROR)
+        except ImportError:  # pragma: no cover - absl ships with TensorFlow
+            pass
+    return keras
+
+
+def limit_threads(n_threads: int | None) -> None:
+    """Limit TensorFlow's intra- and inter-op thread pools for this process.
+
+    Call it in a worker process before its first TensorFlow operation (the pools cannot be
+    resized once TensorFlow has started). Without this, ``n_jobs`` workers each start one
+    thread per core and oversubscribe the machine. ``None`` leaves TensorFlow's defaults.
+    """
+    global _threads_set
+    if n_threads is None or _threads_set:
+        return
+    import_keras()
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(n_threads))
+        tf.config.threading.set_inter_op_parallelism_threads(min(int(n_threads), 2))
+    except RuntimeError:
+        # TensorFlow is already running in this process: its pools are fixed now.
+        pass
+    _threads_set = True
