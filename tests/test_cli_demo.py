@@ -1,0 +1,115 @@
+"""The command line: `skcharclf demo`, usage errors and error reporting."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from skcharclf import cli
+from skcharclf.cli import main
+
+
+def _rows(text: str, first: str) -> list[list[str]]:
+    """The whitespace-split lines of ``text`` that start with ``first``."""
+    return [line.split() for line in text.splitlines() if line.startswith(first)]
+
+
+@pytest.fixture(scope="module")
+def demo_output():
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["demo", "--quick", "--n-jobs", "1"])
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_demo_succeeds_quietly(demo_output):
+    status, _, err = demo_output
+    assert status == 0
+    assert err == ""
+
+
+def test_demo_prints_data_summary(demo_output):
+    _, out, _ = demo_output
+    assert "Built-in digit characters: 1317 images, 10 classes, height 32, width" in out
+    assert "2:18*" in out and "5:18*" in out and "8:17*" in out and "0:178 " in out
+    assert "Imbalance ratio (largest / smallest class): 10.8" in out
+    assert re.search(r"-> (\d+) training / (\d+) test images", out)
+
+
+def test_demo_prints_scores(demo_output):
+    _, out, _ = demo_output
+    header = _rows(out, "model")[0]
+    assert header[:2] == ["model", "accuracy"] and "macro-F1" in header
+    (row,) = _rows(out, "baseline")
+    accuracy, balanced, f1, fit_time = map(float, row[1:])
+    # chance is 0.1; the forest does far better, and worse on the rare classes
+    assert 0.8 < accuracy <= 1.0
+    assert 0.5 < balanced <= accuracy
+    assert 0.5 < f1 <= 1.0
+    assert fit_time > 0
+
+
+def test_demo_prints_per_class_recall(demo_output):
+    _, out, _ = demo_output
+    section = out.split("Per-class recall on the test split", 1)[1]
+    rows = [line.split() for line in section.strip().splitlines()[2:]]
+    assert [row[0] for row in rows] == [str(c) for c in range(10)]
+    rare = [row[0] for row in rows if "(rare)" in row]
+    assert rare == ["2", "5", "8"]
+    for row in rows:
+        train, test, recall = int(row[-3]), int(row[-2]), float(row[-1])
+        assert train > 0 and test > 0 and 0.0 <= recall <= 1.0
+    # the stratified split keeps the long tail in both parts
+    counts = {row[0]: (int(row[-3]), int(row[-2])) for row in rows}
+    assert counts["2"][0] < counts["1"][0] / 5 and counts["2"][1] < counts["1"][1] / 5
+
+
+def test_no_command_is_an_error(capsys):
+    assert main([]) == 2
+    assert "choose a command" in capsys.readouterr().err
+
+
+def test_unknown_command_and_bad_option(capsys):
+    assert main(["nope"]) == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    assert main(["demo", "--test-size", "2"]) == 2
+    assert "expected a number between 0 and 1, got '2'" in capsys.readouterr().err
+    assert main(["demo", "--models", "svm"]) == 2
+    assert "invalid choice: 'svm'" in capsys.readouterr().err
+
+
+def test_help_exits_zero(capsys):
+    assert main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--test-size" in out and "--quick" not in out
+
+
+def test_errors_are_one_line_on_stderr(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ValueError("cannot build\n  the data")
+
+    monkeypatch.setattr("skcharclf.datasets.load_digit_chars", broken)
+    assert main(["demo", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err == "skcharclf demo: error: cannot build the data\n"
+
+
+def test_table_alignment():
+    table = cli._table(["name", "value"], [["a", "0.5"], ["longer", "12.25"]])
+    lines = table.splitlines()
+    assert lines == ["name    value", "------  -----", "a         0.5", "longer  12.25"]
+
+
+def test_python_m_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "skcharclf", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: skcharclf demo" in result.stdout
