@@ -18,6 +18,7 @@ batches. Every error names the sample at fault.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
@@ -187,11 +188,17 @@ def check_image_batch(
         For an empty batch, a sample that is not 2D/3D, an empty image, NaN/inf values,
         negative values or values out of 16-bit range; the message names the sample.
     """
-    samples, was_dense = _split_batch(X)
-    grays = [to_gray(sample, order=order, index=i) for i, sample in enumerate(samples)]
-    grays = _to_working_dtype(grays, [s.dtype for s in samples])
+    fast = _fast_gray_batch(X)
+    if fast is not None:
+        grays, was_dense = fast
+    else:
+        samples, was_dense = _split_batch(X)
+        grays = [to_gray(sample, order=order, index=i) for i, sample in enumerate(samples)]
+        grays = _to_working_dtype(grays, [s.dtype for s in samples])
     if dense is None:
         dense = was_dense
+    if isinstance(grays, np.ndarray):
+        return grays if dense else list(grays)
     if not dense:
         return grays
     shapes = {g.shape for g in grays}
@@ -201,6 +208,57 @@ def check_image_batch(
             "(ImageResizer) to get one array."
         )
     return np.stack(grays)
+
+
+_UINT8 = np.dtype(np.uint8)
+_NDARRAY = np.ndarray
+
+
+def _fast_gray_batch(X: object) -> tuple[list[np.ndarray] | np.ndarray, bool] | None:
+    """Check the common batches without per-sample work; ``None`` means "take the full path".
+
+    A list or tuple of non-empty 2D ``uint8`` arrays is returned as a list of the same arrays,
+    a dense non-empty 3D gray array is checked and scaled with whole-array operations. Any
+    batch these cheap tests cannot vouch for (including every invalid one) goes through the
+    per-sample path, which names the sample at fault.
+    """
+    if isinstance(X, (list, tuple)):
+        # ``dtype is`` rather than ``==`` and a module-level ``_NDARRAY``: this loop is the
+        # whole per-image cost of validation; a dtype that is equal but not identical merely
+        # takes the full path.
+        if X and all(
+            type(a) is _NDARRAY and a.dtype is _UINT8 and a.ndim == 2 and a.size for a in X
+        ):
+            return list(X), False
+        return None
+    if not (
+        isinstance(X, np.ndarray)
+        and X.ndim == 3
+        and X.size
+        and (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating))
+    ):
+        return None
+    if X.dtype == np.uint8:
+        return X, True
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        return None
+    low, high = float(X.min()), float(X.max())
+    if low < 0 or high > 65535:
+        return None
+    scale = _batch_scale(high, [X.dtype])
+    images = X.astype(np.float32)
+    if scale != 1.0:
+        images *= np.float32(1.0 / scale)
+    return images, True
+
+
+def _batch_scale(high: float, dtypes: list[np.dtype]) -> float:
+    """Full-scale value dividing a non-8-bit batch whose largest value is ``high``."""
+    if any(dt == np.uint16 for dt in dtypes) or high > 255:
+        return 65535.0
+    if all(np.issubdtype(dt, np.integer) or dt == np.bool_ for dt in dtypes) or high > 1.0:
+        return 255.0
+    return 1.0
 
 
 def _to_working_dtype(grays: list[np.ndarray], dtypes: list[np.dtype]) -> list[np.ndarray]:
@@ -218,17 +276,11 @@ def _to_working_dtype(grays: list[np.ndarray], dtypes: list[np.dtype]) -> list[n
                 "non-negative (0-1 or 0-255 for floats, the dtype's range for integers)."
             )
         low, high = min(low, g_min), max(high, g_max)
-    integer_input = all(np.issubdtype(dt, np.integer) or dt == np.bool_ for dt in dtypes)
-    if any(dt == np.uint16 for dt in dtypes) or high > 255:
-        if high > 65535:
-            raise ValueError(
-                f"image values reach {high:g}, beyond the 16-bit range 0-65535; rescale them."
-            )
-        scale = 65535.0
-    elif integer_input or high > 1.0:
-        scale = 255.0
-    else:
-        scale = 1.0
+    if high > 65535:
+        raise ValueError(
+            f"image values reach {high:g}, beyond the 16-bit range 0-65535; rescale them."
+        )
+    scale = _batch_scale(high, dtypes)
     out = []
     for g in grays:
         f = g.astype(np.float32) if g.dtype != np.bool_ else g.astype(np.float32) * scale
@@ -300,7 +352,7 @@ def resolve_image_shape(image_shape: object, n_features: int) -> tuple[int, int]
             raise ValueError(
                 f"image_shape must be 'auto' or a (height, width) tuple, got {image_shape!r}."
             )
-        side = int(round(np.sqrt(n_features)))
+        side = math.isqrt(n_features)
         return (side, side) if side * side == n_features else (1, int(n_features))
     if (
         not isinstance(image_shape, (tuple, list))
@@ -313,7 +365,7 @@ def resolve_image_shape(image_shape: object, n_features: int) -> tuple[int, int]
         )
     height, width = int(image_shape[0]), int(image_shape[1])
     if height * width != n_features:
-        side = int(round(np.sqrt(n_features)))
+        side = math.isqrt(n_features)
         hint = f" (e.g. image_shape=({side}, {side}))" if side * side == n_features else ""
         raise ValueError(
             f"image_shape={(height, width)} holds {height * width} pixels but X has "

@@ -1,0 +1,325 @@
+"""The image-batch contract of skcharclf._images: every bad input gets its clear error, every
+accepted form gives the same gray images in one working dtype."""
+
+import numpy as np
+import pytest
+
+from skcharclf._images import (
+    as_float01,
+    as_uint8,
+    check_flat_batch,
+    check_image_batch,
+    estimate_background,
+    is_flat_batch,
+    resolve_image_shape,
+    to_gray,
+    unflatten,
+)
+
+RNG = np.random.default_rng(0)
+SMALL = RNG.integers(0, 256, size=(5, 4), dtype=np.uint8)
+WIDE = RNG.integers(0, 256, size=(5, 7), dtype=np.uint8)
+
+
+# ---- bad inputs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [[], (), np.empty((0, 5, 5), np.uint8), np.array([], dtype=object)],
+    ids=["list", "tuple", "3d", "object"],
+)
+def test_empty_batch(batch):
+    with pytest.raises(ValueError, match="the image batch is empty: it holds 0 images"):
+        check_image_batch(batch)
+
+
+@pytest.mark.parametrize(
+    ("sample", "dims"),
+    [(np.zeros(4), 1), (np.zeros((2, 3, 3, 1)), 4), (np.zeros(()), 0)],
+)
+def test_sample_not_2d_or_3d(sample, dims):
+    with pytest.raises(ValueError, match=rf"sample 1 has {dims} dimension\(s\)"):
+        check_image_batch([SMALL, sample])
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0, 3)])
+def test_zero_size_image(shape):
+    with pytest.raises(ValueError, match=r"sample 1 is an empty image of shape"):
+        check_image_batch([SMALL, np.zeros(shape)])
+
+
+def test_zero_size_images_in_a_dense_batch():
+    with pytest.raises(ValueError, match=r"sample 0 is an empty image of shape \(0, 4\)"):
+        check_image_batch(np.zeros((3, 0, 4)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_names_the_sample(bad):
+    image = np.zeros((4, 4))
+    image[1, 2] = bad
+    with pytest.raises(ValueError, match="sample 2 contains NaN or infinite values"):
+        check_image_batch([np.zeros((4, 4)), np.ones((3, 3)), image])
+    dense = np.zeros((4, 4, 4))
+    dense[2, 1, 2] = bad
+    with pytest.raises(ValueError, match="sample 2 contains NaN or infinite values"):
+        check_image_batch(dense)
+
+
+@pytest.mark.parametrize(
+    ("sample", "dtype"),
+    [
+        (np.array([["a", "b"], ["c", "d"]]), "<U1"),
+        (np.array([[b"a"]]), "|S1"),
+        (np.array([[1, 2], [3, None]], dtype=object), "object"),
+    ],
+)
+def test_non_numeric_data(sample, dtype):
+    with pytest.raises(TypeError, match=rf"sample 1 has dtype {dtype}; images must be numeric"):
+        check_image_batch([SMALL, sample])
+
+
+def test_non_numeric_dense_batch():
+    with pytest.raises(TypeError, match="sample 0 has dtype <U1"):
+        check_image_batch(np.full((2, 3, 3), "x"))
+
+
+def test_complex_data():
+    with pytest.raises(TypeError, match="sample 0 is complex-valued"):
+        check_image_batch([np.ones((3, 3), complex)])
+
+
+@pytest.mark.parametrize(
+    ("junk", "kind"),
+    [("junk", "str"), (None, "NoneType"), (3.5, "float"), ({"a": 1}, "dict")],
+)
+def test_junk_in_an_object_array(junk, kind):
+    batch = np.empty(3, dtype=object)
+    batch[0], batch[1], batch[2] = SMALL, junk, WIDE
+    with pytest.raises(TypeError, match=rf"sample 1 is a {kind}, not an image array"):
+        check_image_batch(batch)
+
+
+def test_ragged_nested_list_sample():
+    with pytest.raises(ValueError, match="sample 1 is a ragged nested list, not an image"):
+        check_image_batch([SMALL, [[1, 2], [3]]])
+
+
+def test_object_array_must_be_1d():
+    with pytest.raises(ValueError, match=r"an object array of images must be 1-D, got shape"):
+        check_image_batch(np.empty((2, 2), dtype=object))
+
+
+def test_4d_with_two_channels():
+    with pytest.raises(ValueError, match=r"C in \{1, 3, 4\}.*shape \(2, 4, 4, 2\)"):
+        check_image_batch(np.zeros((2, 4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"sample 0: expected a 2D gray image or a 3D"):
+        check_image_batch([np.zeros((4, 4, 2), np.uint8)])
+
+
+@pytest.mark.parametrize("batch", [np.zeros((4, 4)), np.zeros(4), np.zeros((1, 2, 3, 4, 3))])
+def test_dense_array_of_the_wrong_rank(batch):
+    with pytest.raises(ValueError, match="expected an image batch: a 3D array"):
+        check_image_batch(batch)
+
+
+@pytest.mark.parametrize("batch", ["images", b"images", {"a": SMALL}, 3, (x for x in [SMALL])])
+def test_not_a_batch(batch):
+    with pytest.raises(TypeError, match="expected an image batch"):
+        check_image_batch(batch)
+
+
+def test_negative_values():
+    with pytest.raises(ValueError, match=r"sample 1 has negative values \(min -2\)"):
+        check_image_batch([np.ones((3, 3)), -2 * np.ones((3, 3))])
+    with pytest.raises(ValueError, match=r"sample 0 has negative values"):
+        check_image_batch(np.full((2, 3, 3), -1, np.int16))
+
+
+def test_values_beyond_16_bits():
+    with pytest.raises(ValueError, match="beyond the 16-bit range 0-65535"):
+        check_image_batch([np.full((3, 3), 70_000, np.int64)])
+
+
+def test_ragged_batch_cannot_be_dense():
+    with pytest.raises(ValueError, match="2 different sizes; resize them first"):
+        check_image_batch([SMALL, WIDE], dense=True)
+
+
+# ---- good inputs -----------------------------------------------------------------------
+
+
+def _object_array(images):
+    batch = np.empty(len(images), dtype=object)
+    for i, image in enumerate(images):
+        batch[i] = image
+    return batch
+
+
+@pytest.mark.parametrize(
+    "make", [list, tuple, _object_array], ids=["list", "tuple", "object-array"]
+)
+def test_ragged_sequences(make):
+    images = [SMALL, WIDE, SMALL.T.copy()]
+    out = check_image_batch(make(images))
+    assert isinstance(out, list)
+    assert [o.shape for o in out] == [(5, 4), (5, 7), (4, 5)]
+    for o, image in zip(out, images, strict=True):
+        assert o.dtype == np.uint8
+        np.testing.assert_array_equal(o, image)
+
+
+def test_nested_lists_are_images():
+    out = check_image_batch([[[0, 255], [255, 0]], SMALL])
+    assert out[0].dtype == np.float32  # the int64 list makes the batch non-8-bit
+    np.testing.assert_allclose(out[0], [[0, 1], [1, 0]])
+    np.testing.assert_allclose(out[1], SMALL / 255, rtol=1e-6)
+
+
+def test_dense_3d_keeps_its_form():
+    batch = RNG.integers(0, 256, size=(3, 5, 4), dtype=np.uint8)
+    out = check_image_batch(batch)
+    assert isinstance(out, np.ndarray)
+    assert out.shape == (3, 5, 4)
+    np.testing.assert_array_equal(out, batch)
+    as_list = check_image_batch(batch, dense=False)
+    assert isinstance(as_list, list)
+    assert len(as_list) == 3
+
+
+def test_4d_single_channel():
+    batch = RNG.integers(0, 256, size=(3, 5, 4, 1), dtype=np.uint8)
+    np.testing.assert_array_equal(check_image_batch(batch), batch[..., 0])
+
+
+def test_4d_rgb_uses_bt601_weights():
+    batch = np.zeros((2, 2, 2, 3), np.uint8)
+    batch[0, 0, 0] = (255, 0, 0)
+    batch[0, 0, 1] = (0, 255, 0)
+    batch[0, 1, 0] = (0, 0, 255)
+    batch[1] = 255
+    out = check_image_batch(batch)
+    assert out.dtype == np.uint8
+    assert out[0, 0, 0] == 76  # round(0.299 * 255)
+    assert out[0, 0, 1] == 150  # round(0.587 * 255)
+    assert out[0, 1, 0] == 29  # round(0.114 * 255)
+    assert (out[1] == 255).all()
+    bgr = check_image_batch(batch, order="bgr")
+    assert bgr[0, 0, 0] == 29
+
+
+def test_4d_rgba_composites_alpha_over_white():
+    batch = np.zeros((1, 1, 3, 4), np.uint8)
+    batch[0, 0, 0] = (0, 0, 0, 255)  # opaque black ink
+    batch[0, 0, 1] = (0, 0, 0, 0)  # transparent: the white page shows through
+    batch[0, 0, 2] = (0, 0, 0, 128)  # half transparent
+    out = check_image_batch(batch)[0, 0]
+    assert out[0] == 0
+    assert out[1] == 255
+    assert out[2] == 127
+
+
+def test_float_rgba_in_0_1():
+    image = np.zeros((1, 2, 4))
+    image[0, 1, 3] = 1.0  # opaque black; pixel 0 is transparent
+    out = check_image_batch([image])[0]
+    np.testing.assert_allclose(out, [[1.0, 0.0]])
+
+
+def test_dtype_scaling_is_consistent():
+    levels = np.array([[0, 64, 128, 255]], np.uint8)
+    variants = {
+        "uint8": levels,
+        "uint16": levels.astype(np.uint16) * 257,
+        "int64": levels.astype(np.int64),
+        "float01": levels / 255.0,
+        "float255": levels.astype(np.float32),
+    }
+    expected = levels / 255.0
+    for name, image in variants.items():
+        out = check_image_batch([image])[0]
+        assert out.dtype == (np.uint8 if name == "uint8" else np.float32), name
+        np.testing.assert_allclose(as_float01(out), expected, atol=1e-6, err_msg=name)
+    binary = check_image_batch([np.array([[False, True]])])[0]
+    assert binary.dtype == np.uint8
+    np.testing.assert_array_equal(binary, [[0, 255]])
+
+
+def test_one_scale_for_the_whole_batch():
+    # The float batch reaches 255, so every image in it is divided by 255, even one whose own
+    # values are all below 1.
+    out = check_image_batch([np.full((2, 2), 0.5), np.full((2, 2), 255.0)])
+    np.testing.assert_allclose(out[0], 0.5 / 255)
+    np.testing.assert_allclose(out[1], 1.0)
+
+
+def test_mixed_uint8_and_bool_stay_8_bit():
+    out = check_image_batch([SMALL, np.eye(3, dtype=bool)])
+    assert all(o.dtype == np.uint8 for o in out)
+    np.testing.assert_array_equal(out[1], np.eye(3) * 255)
+
+
+@pytest.mark.parametrize(
+    "dense",
+    [
+        RNG.random((4, 6, 5)) * 3.0,
+        RNG.random((4, 6, 5)).astype(np.float32),
+        RNG.integers(0, 256, size=(4, 6, 5)),
+        RNG.integers(0, 65536, size=(4, 6, 5)).astype(np.uint16),
+    ],
+    ids=["float-above-1", "float32-01", "int64", "uint16"],
+)
+def test_dense_fast_path_matches_the_per_sample_path(dense):
+    fast = check_image_batch(dense)
+    per_sample = check_image_batch(list(dense))
+    assert fast.dtype == per_sample[0].dtype == np.float32
+    np.testing.assert_array_equal(fast, np.stack(per_sample))
+
+
+def test_uint8_list_is_not_copied():
+    out = check_image_batch([SMALL, WIDE])
+    assert out[0] is SMALL
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+
+def test_estimate_background_reads_the_border():
+    image = np.full((10, 8), 230, np.uint8)
+    image[2:8, 2:6] = 10
+    assert estimate_background(image) == 230
+    assert estimate_background(255 - image) == 25
+    assert estimate_background(np.array([[1, 2, 9]])) == 2  # too small for a border
+
+
+def test_as_uint8_and_as_float01_round_trip():
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    as_float = as_float01(image)
+    assert as_float.dtype == np.float32
+    assert float(as_float.max()) == 1.0
+    np.testing.assert_array_equal(as_uint8(as_float), image)
+    assert as_uint8(image) is image
+
+
+def test_to_gray_rejects_two_channels():
+    with pytest.raises(ValueError, match="sample 3: expected a 2D gray image"):
+        to_gray(np.zeros((2, 2, 2)), index=3)
+
+
+def test_flat_batch_helpers():
+    assert is_flat_batch(np.zeros((3, 4)))
+    assert not is_flat_batch([np.zeros((3, 4))])
+    assert not is_flat_batch(np.zeros((3, 4), dtype=object))
+    assert resolve_image_shape("auto", 64) == (8, 8)
+    assert resolve_image_shape("auto", 10) == (1, 10)
+    assert resolve_image_shape((4, 16), 64) == (4, 16)
+    with pytest.raises(ValueError, match=r"image_shape=\(4, 4\) holds 16 pixels but X has 64"):
+        resolve_image_shape((4, 4), 64)
+    with pytest.raises(ValueError, match="image_shape must be 'auto' or a"):
+        resolve_image_shape("square", 64)
+    flat, shape = check_flat_batch(np.ones((2, 9), np.uint8), "auto")
+    assert flat.dtype == np.float32
+    assert shape == (3, 3)
+    assert unflatten(flat, shape).shape == (2, 3, 3)
+    with pytest.raises(ValueError, match="sample 1 contains NaN"):
+        check_flat_batch(np.array([[0.0, 1.0], [np.nan, 0.0]]), (1, 2))
