@@ -137,9 +137,7 @@ def _split_batch(X: object) -> tuple[list[np.ndarray], bool]:
         )
     if isinstance(X, np.ndarray):  # object array
         if X.ndim != 1:
-            raise ValueError(
-                f"an object array of images must be 1-D, got shape {X.shape}."
-            )
+            raise ValueError(f"an object array of images must be 1-D, got shape {X.shape}.")
         items: Sequence = list(X)
     elif isinstance(X, (list, tuple)):
         items = X
@@ -252,6 +250,9 @@ def _fast_gray_batch(X: object) -> tuple[list[np.ndarray] | np.ndarray, bool] | 
     return images, True
 
 
+_OWN_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.bool_): 1.0}
+
+
 def _batch_scale(high: float, dtypes: list[np.dtype]) -> float:
     """Full-scale value dividing a non-8-bit batch whose largest value is ``high``."""
     if any(dt == np.uint16 for dt in dtypes) or high > 255:
@@ -265,25 +266,30 @@ def _to_working_dtype(grays: list[np.ndarray], dtypes: list[np.dtype]) -> list[n
     """Convert gray images to ``uint8`` or ``float32`` [0, 1] with one scale for the batch."""
     if all(dt in (np.uint8, np.bool_) for dt in dtypes):
         return [g.view(np.uint8) if g.dtype == np.bool_ else g for g in _bools_to_255(grays)]
-    low, high = np.inf, -np.inf
-    for i, g in enumerate(grays):
+    # uint8, uint16 and bool carry their own full scale; other dtypes share one batch scale
+    # inferred from their largest value, so a batch mixing bit depths stays consistent.
+    high = -np.inf
+    for i, (g, dt) in enumerate(zip(grays, dtypes, strict=True)):
         if np.issubdtype(g.dtype, np.floating) and not np.isfinite(g).all():
             raise ValueError(f"sample {i} contains NaN or infinite values.")
-        g_min, g_max = float(g.min()), float(g.max())
+        g_min = float(g.min())
         if g_min < 0:
             raise ValueError(
                 f"sample {i} has negative values (min {g_min:g}); image intensities must be "
                 "non-negative (0-1 or 0-255 for floats, the dtype's range for integers)."
             )
-        low, high = min(low, g_min), max(high, g_max)
+        if dt not in _OWN_SCALE:
+            high = max(high, float(g.max()))
     if high > 65535:
         raise ValueError(
             f"image values reach {high:g}, beyond the 16-bit range 0-65535; rescale them."
         )
-    scale = _batch_scale(high, dtypes)
+    others = [dt for dt in dtypes if dt not in _OWN_SCALE]
+    shared_scale = _batch_scale(high, others) if others else 1.0
     out = []
-    for g in grays:
-        f = g.astype(np.float32) if g.dtype != np.bool_ else g.astype(np.float32) * scale
+    for g, dt in zip(grays, dtypes, strict=True):
+        scale = _OWN_SCALE.get(dt, shared_scale)
+        f = g.astype(np.float32)
         if scale != 1.0:
             f *= np.float32(1.0 / scale)
         out.append(f)
@@ -411,4 +417,3 @@ def check_flat_batch(
 def unflatten(X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     """View a flat batch ``(n, H*W)`` as images ``(n, H, W)`` without copying."""
     return np.asarray(X).reshape(-1, *image_shape)
-

@@ -323,3 +323,12 @@ def test_flat_batch_helpers():
     assert unflatten(flat, shape).shape == (2, 3, 3)
     with pytest.raises(ValueError, match="sample 1 contains NaN"):
         check_flat_batch(np.array([[0.0, 1.0], [np.nan, 0.0]]), (1, 2))
+
+
+def test_mixed_bit_depths_keep_their_own_scale():
+    """An 8-bit and a 16-bit image of the same brightness stay equally bright together."""
+    eight = np.full((4, 4), 255, np.uint8)
+    sixteen = np.full((4, 4), 65535, np.uint16)
+    out = check_image_batch([eight, sixteen, np.ones((4, 4), bool)])
+    assert all(img.dtype == np.float32 for img in out)
+    np.testing.assert_allclose([img.max() for img in out], [1.0, 1.0, 1.0])
