@@ -30,6 +30,8 @@ _LAZY = {
     "diagnose_history": "diagnostics",
     "sanity_check": "diagnostics",
     "make_report": "report",
+    "save_pipeline": "persistence",
+    "load_pipeline": "persistence",
 }
 
 __all__ = sorted([*_LAZY, "__version__"])

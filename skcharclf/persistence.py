@@ -1,0 +1,451 @@
+"""Save and load fitted skcharclf pipelines without pickle.
+
+A pickled model runs arbitrary code when it is loaded, so a model file shared between people
+is a security risk. :func:`save_pipeline` writes a fitted pipeline as a single zip archive
+(extension ``.skc`` by convention) that holds only data:
+
+* ``skcharclf.json``: the format name and version, the skcharclf version that wrote it, the
+  class list, and each preprocessing step as its class name, its ``get_params()`` and its
+  fitted attributes, all as plain JSON. Only whitelisted classes (:class:`~skcharclf.Denoiser`,
+  :class:`~skcharclf.ImageResizer`) are rebuilt from it.
+* ``classifier/``: the fitted :class:`~skcharclf.KerasCharClassifier`, written by its own
+  :meth:`~skcharclf.KerasCharClassifier.save` and read back by
+  :func:`skcharclf.classifier.load_model` in Keras safe mode.
+
+Training-only samplers (such as :class:`~skcharclf.RareClassAugmenter`) do nothing at
+prediction time; they are left out and named in the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
+
+#: Name written in the ``format`` field of every skcharclf model file.
+FORMAT_NAME = "skcharclf-model"
+#: Version of the model-file layout this skcharclf writes and the newest it reads.
+FORMAT_VERSION = 1
+
+_METADATA = "skcharclf.json"
+_CLASSIFIER_DIR = "classifier"
+_CLASSIFIER_FILE = "model.keras"
+_PASSTHROUGH = "passthrough"
+# Fitted attributes are restored with setattr: only plain public names ending in "_".
+_FITTED_NAME = re.compile(r"^[a-z][a-z0-9_]*_$")
+# numpy dtype kinds an array in the metadata may have: bool, integers, floats, unicode.
+_ARRAY_KINDS = frozenset("biufU")
+
+
+class _UnsavableValue(TypeError):
+    """A parameter value that plain JSON cannot hold."""
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions
+# --------------------------------------------------------------------------------------------
+
+
+def save_pipeline(pipeline: Any, path: str | os.PathLike) -> Path:
+    """Save a fitted pipeline (or a bare classifier) to a pickle-free model file.
+
+    Parameters
+    ----------
+    pipeline : Pipeline or KerasCharClassifier
+        A fitted :class:`imblearn.pipeline.Pipeline` or :class:`sklearn.pipeline.Pipeline`
+        whose final step is a :class:`~skcharclf.KerasCharClassifier` and whose other steps
+        are :class:`~skcharclf.Denoiser`, :class:`~skcharclf.ImageResizer`,
+        ``"passthrough"`` or samplers, such as the pipelines of
+        :func:`~skcharclf.make_char_pipeline`; or a fitted
+        :class:`~skcharclf.KerasCharClassifier` on its own.
+    path : str or path-like
+        The file to write (conventionally with the extension ``.skc``). An existing file is
+        replaced only once the new one is complete.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The path of the written file.
+
+    Raises
+    ------
+    TypeError
+        If a step is of a class that cannot be saved without pickle (for example a
+        random forest or a custom transformer), or one of its parameters is not plain data
+        (numbers, strings, lists, tuples, dicts, arrays of numbers or strings).
+    sklearn.exceptions.NotFittedError
+        If the classifier is not fitted.
+
+    See Also
+    --------
+    load_pipeline : Load the file back.
+    skcharclf.KerasCharClassifier.save : Save the classifier alone.
+
+    Notes
+    -----
+    Samplers (steps with ``fit_resample``, such as :class:`~skcharclf.RareClassAugmenter`)
+    only act during ``fit``, so the loaded pipeline predicts exactly like the saved one; they
+    are listed under ``dropped_steps`` in the metadata. The loaded pipeline cannot be refitted
+    with its augmentation: build a new one for that.
+
+    Examples
+    --------
+    >>> from skcharclf.persistence import load_pipeline, save_pipeline
+    >>> save_pipeline(fitted_pipeline, "chars.skc")  # doctest: +SKIP
+    PosixPath('chars.skc')
+    >>> model = load_pipeline("chars.skc")  # doctest: +SKIP
+    """
+    from skcharclf.classifier import KerasCharClassifier
+
+    steps = list(getattr(pipeline, "steps", [])) or [("clf", pipeline)]
+    final_name, final = steps[-1]
+    if not isinstance(final, KerasCharClassifier):
+        raise TypeError(
+            f"only pipelines ending in a KerasCharClassifier can be saved without pickle; the "
+            f"final step {final_name!r} is a {type(final).__name__}."
+        )
+    check_is_fitted(final)
+    kept, dropped = [], []
+    for name, step in steps[:-1]:
+        if step is None or step == _PASSTHROUGH:
+            kept.append({"name": name, "class": _PASSTHROUGH})
+        elif hasattr(step, "fit_resample"):
+            dropped.append({"name": name, "class": type(step).__name__})
+        else:
+            kept.append(_describe_step(name, step))
+
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "skcharclf_version": _skcharclf_version(),
+        "pipeline_class": _pipeline_class(pipeline),
+        "classes": _encode(np.asarray(final.classes_).tolist(), "classes_"),
+        "steps": kept,
+        "dropped_steps": dropped,
+        "dropped_steps_note": (
+            "Samplers only change the training set during fit; they are not needed to predict "
+            "and are not saved."
+        ),
+        "classifier": {
+            "name": final_name,
+            "class": type(final).__name__,
+            "params": _encode_lenient(final.get_params(deep=False)),
+            "path": f"{_CLASSIFIER_DIR}/{_CLASSIFIER_FILE}",
+        },
+    }
+    path = Path(path)
+    with tempfile.TemporaryDirectory(prefix="skcharclf-save-") as tmp:
+        folder = Path(tmp) / _CLASSIFIER_DIR
+        folder.mkdir()
+        final.save(folder / _CLASSIFIER_FILE)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                archive.writestr(_METADATA, json.dumps(metadata, indent=2))
+                for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                    archive.write(file, file.relative_to(tmp).as_posix())
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return path
+
+
+def load_pipeline(path: str | os.PathLike) -> Any:
+    """Load a model file written by :func:`save_pipeline`.
+
+    Loading runs no code from the file: the preprocessing steps are rebuilt from plain JSON
+    (only :class:`~skcharclf.Denoiser` and :class:`~skcharclf.ImageResizer` are allowed) and
+    the classifier is read by :func:`skcharclf.classifier.load_model` in Keras safe mode.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.skc`` model file.
+
+    Returns
+    -------
+    model : Pipeline or KerasCharClassifier
+        The fitted pipeline (of the same class as the saved one, without its training-only
+        sampler steps), or the classifier when a bare classifier was saved. Its
+        ``predict`` and ``predict_proba`` give the same results as the saved model's.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a skcharclf model file (the message starts with
+        ``"<path> is not a skcharclf model file"`` and says why), or was written in a newer
+        format version than this skcharclf reads.
+
+    See Also
+    --------
+    save_pipeline : Write a model file.
+
+    Examples
+    --------
+    >>> from skcharclf.persistence import load_pipeline
+    >>> model = load_pipeline("chars.skc")  # doctest: +SKIP
+    >>> model.predict(images)  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
+    if path.is_dir():
+        raise _not_a_model(path, "it is a folder")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _not_a_model(path, "not a zip archive") from exc
+    with archive, tempfile.TemporaryDirectory(prefix="skcharclf-load-") as tmp:
+        metadata = _read_metadata(archive, path)
+        try:
+            kind = metadata["pipeline_class"]
+            if kind != _BARE_CLASSIFIER and kind not in _PIPELINE_CLASSES:
+                raise ValueError(f"unknown pipeline class {kind!r}")
+            steps = [_rebuild_step(step) for step in metadata["steps"]]
+            classes = _decode(metadata["classes"])
+            final_name = str(metadata["classifier"]["name"])
+            classifier_file = _safe_member(metadata["classifier"]["path"])
+            _extract_classifier(archive, Path(tmp))
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = f"damaged metadata: {_reason(exc)}"
+            written = metadata.get("skcharclf_version")
+            if written != _skcharclf_version():  # e.g. a step parameter this version lacks
+                reason += f"; it was written by skcharclf {written}"
+            raise _not_a_model(path, reason) from exc
+        from skcharclf.classifier import load_model
+
+        try:
+            classifier = load_model(Path(tmp).joinpath(*classifier_file.parts))
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise _not_a_model(path, f"its classifier cannot be loaded: {exc}") from exc
+    if np.asarray(classifier.classes_).tolist() != classes:
+        raise _not_a_model(path, "its classifier's classes differ from those in its metadata")
+    if kind == _BARE_CLASSIFIER:
+        return classifier
+    return _PIPELINE_CLASSES[kind]()([*steps, (final_name, classifier)])
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def _allowed_steps() -> dict[str, type]:
+    from skcharclf.preprocessing import Denoiser, ImageResizer
+
+    return {cls.__name__: cls for cls in (Denoiser, ImageResizer)}
+
+
+def _imblearn_pipeline() -> type:
+    from imblearn.pipeline import Pipeline
+
+    return Pipeline
+
+
+def _sklearn_pipeline() -> type:
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline
+
+
+# "pipeline_class" value -> factory of the pipeline class to rebuild
+_PIPELINE_CLASSES = {
+    "imblearn.pipeline.Pipeline": _imblearn_pipeline,
+    "sklearn.pipeline.Pipeline": _sklearn_pipeline,
+}
+# "pipeline_class" of a classifier saved on its own
+_BARE_CLASSIFIER = "classifier"
+
+
+def _pipeline_class(pipeline: Any) -> str:
+    if not hasattr(pipeline, "steps"):
+        return _BARE_CLASSIFIER
+    for name, factory in _PIPELINE_CLASSES.items():
+        if type(pipeline) is factory():
+            return name
+    raise TypeError(
+        f"cannot save a {type(pipeline).__name__} without pickle; use an "
+        "imblearn.pipeline.Pipeline or a sklearn.pipeline.Pipeline."
+    )
+
+
+def _describe_step(name: str, step: Any) -> dict[str, Any]:
+    allowed = _allowed_steps()
+    if type(step) not in allowed.values():
+        raise TypeError(
+            f"step {name!r} is a {type(step).__name__}; a model file can hold only "
+            f"{', '.join(allowed)}, 'passthrough' and samplers (which are left out), because "
+            "other objects could only be saved with pickle."
+        )
+    fitted = {key: value for key, value in vars(step).items() if _FITTED_NAME.match(key)}
+    return {
+        "name": name,
+        "class": type(step).__name__,
+        "params": _encode(step.get_params(deep=False), f"step {name!r}"),
+        "fitted": _encode(fitted, f"fitted step {name!r}"),
+    }
+
+
+def _encode(value: Any, where: str) -> Any:
+    """``value`` as JSON data, with tuples, arrays and dicts with non-string keys tagged (a
+    one-key object such as ``{"__tuple__": [...]}``) so that they decode exactly.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` holds anything other than plain data.
+    """
+    if value is None or isinstance(value, (bool, str, int, float)):
+        return value
+    if isinstance(value, np.generic) and value.dtype.kind in _ARRAY_KINDS:
+        return value.item()
+    if isinstance(value, list):
+        return [_encode(v, where) for v in value]
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, where) for v in value]}
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) and not k.startswith("__") for k in value):
+            return {k: _encode(v, where) for k, v in value.items()}
+        # other keys (class_weight={0: 1.0, ...}) as [key, value] pairs
+        return {"__dict__": [[_encode(k, where), _encode(v, where)] for k, v in value.items()]}
+    if isinstance(value, np.ndarray) and value.dtype.kind in _ARRAY_KINDS:
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    raise _UnsavableValue(
+        f"{where} holds a {type(value).__name__} ({_short_repr(value)}), which a model file "
+        "cannot store without pickle."
+    )
+
+
+def _encode_lenient(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The classifier's parameters, for the record: unsavable values become their type name.
+
+    The classifier itself is restored from its own file, so these are informative only.
+    """
+    encoded = {}
+    for key, value in params.items():
+        try:
+            encoded[key] = _encode(value, key)
+        except _UnsavableValue:
+            encoded[key] = {"__unsaved__": type(value).__name__}
+    return encoded
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _skcharclf_version() -> str:
+    from skcharclf import __version__
+
+    return __version__
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _not_a_model(path: Path, reason: str) -> ValueError:
+    return ValueError(f"{str(path)!r} is not a skcharclf model file ({reason}).")
+
+
+def _reason(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def _read_metadata(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads(archive.read(_METADATA).decode("utf-8"))
+    except KeyError as exc:
+        raise _not_a_model(path, f"a zip archive without {_METADATA}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _not_a_model(path, f"{_METADATA} is not valid JSON") from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise _not_a_model(path, f"format {found!r}, expected {FORMAT_NAME!r}")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise _not_a_model(path, f"invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{str(path)!r} was written by skcharclf {metadata.get('skcharclf_version')} in "
+            f"model format version {version}; this skcharclf ({_skcharclf_version()}) reads "
+            f"versions up to {FORMAT_VERSION}: upgrade skcharclf to load it."
+        )
+    return metadata
+
+
+def _rebuild_step(description: Mapping[str, Any]) -> tuple[str, Any]:
+    name, class_name = str(description["name"]), description["class"]
+    if class_name == _PASSTHROUGH:
+        return name, _PASSTHROUGH
+    allowed = _allowed_steps()
+    if class_name not in allowed:
+        raise ValueError(f"step {name!r} has class {class_name!r}, not one of {list(allowed)}")
+    step = allowed[class_name](**_decode(description["params"]))
+    for key, value in _decode(description["fitted"]).items():
+        if not isinstance(key, str) or not _FITTED_NAME.match(key):
+            raise ValueError(f"step {name!r} has an invalid fitted attribute {key!r}")
+        setattr(step, key, value)
+    return name, step
+
+
+def _decode(value: Any) -> Any:
+    """Invert :func:`_encode`."""
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {"__tuple__"}:
+        return tuple(_decode(v) for v in value["__tuple__"])
+    if value.keys() == {"__dict__"}:
+        return {_decode(k): _decode(v) for k, v in value["__dict__"]}
+    if value.keys() == {"__ndarray__", "dtype"}:
+        dtype = np.dtype(value["dtype"])
+        if dtype.kind not in _ARRAY_KINDS:
+            raise ValueError(f"arrays of dtype {dtype} are not allowed")
+        return np.asarray(value["__ndarray__"], dtype=dtype)
+    if any(key.startswith("__") for key in value):
+        raise ValueError(f"unexpected object {_short_repr(value)}")
+    return {key: _decode(v) for key, v in value.items()}
+
+
+def _safe_member(name: Any) -> PurePosixPath:
+    """A member name inside ``classifier/`` that cannot point outside the extraction folder."""
+    member = PurePosixPath(str(name))
+    if (
+        member.is_absolute()
+        or len(member.parts) < 2
+        or member.parts[0] != _CLASSIFIER_DIR
+        or any(part in ("", ".", "..") or "\\" in part for part in member.parts)
+    ):
+        raise ValueError(f"unsafe classifier path {str(name)!r}")
+    return member
+
+
+def _extract_classifier(archive: zipfile.ZipFile, folder: Path) -> None:
+    """Copy the ``classifier/`` members into ``folder``, checking each member's name."""
+    members = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and info.filename.startswith(f"{_CLASSIFIER_DIR}/")
+    ]
+    if not members:
+        raise ValueError(f"no {_CLASSIFIER_DIR}/ folder in the archive")
+    for info in members:
+        target = folder.joinpath(*_safe_member(info.filename).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(archive.read(info))
