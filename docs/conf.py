@@ -55,6 +55,7 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "doc_module": ("skcharclf",),
     "reference_url": {"skcharclf": None},
+    "backreferences_dir": "generated/backreferences",
 }
 
 warnings.filterwarnings("ignore", category=UserWarning, message="Matplotlib is currently using agg")
