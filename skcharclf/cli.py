@@ -175,9 +175,21 @@ def _demo_baseline(args: argparse.Namespace) -> Any:
     )
 
 
+def _demo_cnn(args: argparse.Namespace) -> Any:
+    from skcharclf.pipeline import make_char_pipeline
+
+    # --quick (tests, smoke checks): two epochs of a smaller network
+    quick = {"size": (16, 16), "filters": (8, 16), "epochs": 2} if args.quick else {}
+    return make_char_pipeline(random_state=args.random_state, n_jobs=args.n_jobs, **quick)
+
+
 # Models the demo can train: name -> (one-line description, factory taking the parsed args).
 _DEMO_MODELS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
     "baseline": ("median denoise -> pad to 32x32 -> class-weighted random forest", _demo_baseline),
+    "cnn": (
+        "median denoise -> pad to 32x32 -> rare-class augmentation -> residual CNN",
+        _demo_cnn,
+    ),
 }
 
 
@@ -195,7 +207,7 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         "--models",
         nargs="+",
         choices=list(_DEMO_MODELS),
-        default=["baseline"],
+        default=["baseline", "cnn"],
         help="models to train (default: %(default)s)",
     )
     demo.add_argument(

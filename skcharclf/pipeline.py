@@ -15,7 +15,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from skcharclf.preprocessing import Denoiser, ImageResizer
 
-__all__ = ["make_baseline_pipeline"]
+__all__ = ["make_baseline_pipeline", "make_char_pipeline"]
 
 
 def make_baseline_pipeline(
@@ -90,3 +90,82 @@ def make_baseline_pipeline(
             ),
         ]
     )
+
+
+def make_char_pipeline(
+    *,
+    denoise: str | list[str] = "median",
+    size: tuple[int, int] = (32, 32),
+    resize_mode: str = "pad",
+    augment: Any = "rare",
+    random_state: int | None = None,
+    n_jobs: int | None = None,
+    **classifier_params: Any,
+) -> Pipeline:
+    """Build the convolutional-network pipeline: denoise, resize, augment rare classes, CNN.
+
+    One ``size`` sets the resizer's output, the augmenter's and the classifier's
+    ``image_shape`` together, so the steps always agree on the geometry of the flat rows.
+
+    Parameters
+    ----------
+    denoise : str or list of str, default="median"
+        The ``method`` of the :class:`~skcharclf.Denoiser` step (``"none"`` to skip it).
+    size : tuple of (int, int), default=(32, 32)
+        ``(height, width)`` of the images the network sees.
+    resize_mode : {"pad", "stretch", "fit_height"}, default="pad"
+        The resizer's ``mode``: ``"pad"`` keeps each character's aspect ratio.
+    augment : "rare", sampler or None, default="rare"
+        The ``"augment"`` step, applied during ``fit`` only: ``"rare"`` is a
+        :class:`~skcharclf.RareClassAugmenter` that tops up every class to the size of the
+        largest with augmented copies; any imbalanced-learn sampler (``SMOTE``,
+        ``RandomOverSampler``, ...) takes its place; ``None`` leaves the step out.
+    random_state : int, optional
+        Seeds the augmenter and the classifier.
+    n_jobs : int, optional
+        Parallel jobs of the augmenter.
+    **classifier_params
+        Parameters of :class:`~skcharclf.KerasCharClassifier` (``epochs``, ``loss``, ...).
+
+    Returns
+    -------
+    pipeline : :class:`imblearn.pipeline.Pipeline`
+        Steps ``"denoise"``, ``"resize"``, ``"augment"`` (unless ``augment=None``) and
+        ``"clf"``.
+
+    See Also
+    --------
+    make_baseline_pipeline : The random-forest yardstick.
+
+    Examples
+    --------
+    >>> from skcharclf.pipeline import make_char_pipeline
+    >>> model = make_char_pipeline(epochs=10, random_state=0)
+    >>> [name for name, _ in model.steps]
+    ['denoise', 'resize', 'augment', 'clf']
+    >>> model.get_params()["clf__image_shape"]
+    (32, 32)
+    """
+    from skcharclf.augmentation import RareClassAugmenter
+    from skcharclf.classifier import KerasCharClassifier
+
+    size = tuple(size)
+    if classifier_params.get("image_shape", size) != size:
+        raise ValueError(
+            f"image_shape={classifier_params['image_shape']!r} differs from size={size!r}: "
+            "the classifier sees the resizer's output; set size only."
+        )
+    classifier_params["image_shape"] = size
+    classifier_params.setdefault("random_state", random_state)
+    steps: list[tuple[str, Any]] = [
+        ("denoise", Denoiser(method=denoise)),
+        ("resize", ImageResizer(size=size, mode=resize_mode)),
+    ]
+    if isinstance(augment, str):
+        if augment != "rare":
+            raise ValueError(f"augment must be 'rare', a sampler or None, got {augment!r}.")
+        augment = RareClassAugmenter(image_shape=size, random_state=random_state, n_jobs=n_jobs)
+    if augment is not None:
+        steps.append(("augment", augment))
+    steps.append(("clf", KerasCharClassifier(**classifier_params)))
+    return Pipeline(steps)

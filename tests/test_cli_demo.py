@@ -60,11 +60,14 @@ def test_demo_prints_per_class_recall(demo_output):
     assert [row[0] for row in rows] == [str(c) for c in range(10)]
     rare = [row[0] for row in rows if "(rare)" in row]
     assert rare == ["2", "5", "8"]
+    # columns: class ["(rare)"], train, test, then one recall per model (baseline, cnn)
+    rows = [[cell for cell in row if cell != "(rare)"] for row in rows]
     for row in rows:
-        train, test, recall = int(row[-3]), int(row[-2]), float(row[-1])
-        assert train > 0 and test > 0 and 0.0 <= recall <= 1.0
+        train, test, recalls = int(row[1]), int(row[2]), [float(r) for r in row[3:]]
+        assert train > 0 and test > 0 and len(recalls) == 2
+        assert all(0.0 <= recall <= 1.0 for recall in recalls)
     # the stratified split keeps the long tail in both parts
-    counts = {row[0]: (int(row[-3]), int(row[-2])) for row in rows}
+    counts = {row[0]: (int(row[1]), int(row[2])) for row in rows}
     assert counts["2"][0] < counts["1"][0] / 5 and counts["2"][1] < counts["1"][1] / 5
 
 

@@ -1,0 +1,313 @@
+"""Losses for imbalanced classification from logits, and a streaming macro-F1 metric.
+
+Every loss takes integer class indices ``y_true`` (shape ``(batch,)`` or ``(batch, 1)``) and
+unnormalised logits ``y_pred`` ``(batch, n_classes)``, and is a serialisable
+:class:`keras.losses.Loss` (``get_config``, registered under the ``"skcharclf"`` package), so a
+saved model reloads with Keras's safe mode. All four are special cases of one cross-entropy::
+
+    loss = - sum_c q_c * alpha_c * (1 - p_c) ** gamma * log p_c,   p = softmax(logits + delta)
+
+with ``q`` the (optionally label-smoothed) one-hot target:
+
+========================  ==========  ============  ===========================
+loss                      ``gamma``   ``alpha``     ``delta``
+========================  ==========  ============  ===========================
+:class:`CrossEntropy`     0           1             0
+:class:`FocalLoss`        ``gamma``   ``alpha``     0
+:class:`LogitAdjustedLoss`  0         1             ``tau * log(prior)``
+:class:`BalancedSoftmaxLoss`  0       1             ``log(prior)``
+========================  ==========  ============  ===========================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._tf import import_keras
+
+__all__ = [
+    "BalancedSoftmaxLoss",
+    "CrossEntropy",
+    "FocalLoss",
+    "LogitAdjustedLoss",
+    "MacroF1Score",
+]
+
+keras = import_keras()
+ops = keras.ops
+
+
+def _targets(y_true: Any, n_classes: int, label_smoothing: float) -> Any:
+    """Integer labels -> (smoothed) one-hot targets."""
+    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    onehot = ops.one_hot(labels, n_classes)
+    if label_smoothing > 0:
+        onehot = onehot * (1.0 - label_smoothing) + label_smoothing / n_classes
+    return onehot
+
+
+def _cross_entropy(
+    y_true: Any,
+    logits: Any,
+    *,
+    label_smoothing: float = 0.0,
+    gamma: float = 0.0,
+    alpha: Any = None,
+    delta: Any = None,
+) -> Any:
+    logits = ops.cast(logits, "float32")
+    if delta is not None:
+        logits = logits + delta
+    n_classes = logits.shape[-1]
+    targets = _targets(y_true, n_classes, label_smoothing)
+    log_p = ops.log_softmax(logits, axis=-1)
+    per_class = -targets * log_p
+    if gamma > 0:
+        per_class = per_class * ops.power(1.0 - ops.exp(log_p), gamma)
+    if alpha is not None:
+        per_class = per_class * alpha
+    return ops.sum(per_class, axis=-1)
+
+
+def _as_list(values: Any) -> list[float] | None:
+    if values is None:
+        return None
+    return [float(v) for v in np.ravel(values)]
+
+
+class _LogitLoss(keras.losses.Loss):
+    """Shared constructor and config of the losses below."""
+
+    def __init__(
+        self, *, label_smoothing: float = 0.0, name: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}.")
+        self.label_smoothing = float(label_smoothing)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class CrossEntropy(_LogitLoss):
+    """Softmax cross-entropy from logits with integer labels and optional label smoothing.
+
+    Parameters
+    ----------
+    label_smoothing : float, default=0.0
+        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+    name : str, optional
+        Name of the loss.
+
+    See Also
+    --------
+    FocalLoss : down-weights well-classified samples.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcharclf.losses import CrossEntropy
+    >>> round(float(CrossEntropy()(np.array([0]), np.array([[0.0, 0.0]]))), 4)  # log(2)
+    0.6931
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "cross_entropy", **kwargs: Any):
+        super().__init__(label_smoothing=label_smoothing, name=name, **kwargs)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return _cross_entropy(y_true, y_pred, label_smoothing=self.label_smoothing)
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class FocalLoss(_LogitLoss):
+    """Multi-class focal loss from logits (Lin et al., 2017).
+
+    ``-alpha_y * (1 - p_y) ** gamma * log p_y``: the factor ``(1 - p_y) ** gamma`` shrinks
+    the loss of samples the model already classifies well, so training focuses on the hard
+    (often rare-class) ones. ``gamma=0`` and no ``alpha`` is plain cross-entropy.
+
+    Parameters
+    ----------
+    gamma : float, default=2.0
+        Focusing parameter, ``>= 0``.
+    alpha : float or sequence of float, optional
+        Class weighting: one float for every class, or one weight per class (in the order of
+        the class indices). ``None`` weights all classes by 1. (The classifier's
+        ``focal_alpha="balanced"`` is resolved to per-class weights before it gets here.)
+    label_smoothing : float, default=0.0
+        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+    name : str, optional
+        Name of the loss.
+
+    See Also
+    --------
+    CrossEntropy, LogitAdjustedLoss
+    """
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float | Sequence[float] | None = None,
+        label_smoothing: float = 0.0,
+        name: str = "focal_loss",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label_smoothing=label_smoothing, name=name, **kwargs)
+        if gamma < 0:
+            raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
+        self.gamma = float(gamma)
+        self.alpha = alpha if alpha is None or np.ndim(alpha) == 0 else _as_list(alpha)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        alpha = None if self.alpha is None else ops.convert_to_tensor(self.alpha, "float32")
+        return _cross_entropy(
+            y_true, y_pred, label_smoothing=self.label_smoothing, gamma=self.gamma, alpha=alpha
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "gamma": self.gamma, "alpha": self.alpha}
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class LogitAdjustedLoss(_LogitLoss):
+    """Logit-adjusted softmax cross-entropy (Menon et al., 2021).
+
+    Trains on ``logits + tau * log(prior)``: frequent classes get a head start inside the
+    loss, so the model's own logits are pushed to separate rare classes by a larger margin and
+    ``argmax(logits)`` targets the *balanced* error. Predict with the raw logits.
+
+    Parameters
+    ----------
+    class_priors : sequence of float
+        Training frequency of every class, in the order of the class indices.
+    tau : float, default=1.0
+        Strength of the adjustment; ``tau=0`` is plain cross-entropy.
+    label_smoothing : float, default=0.0
+        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+    name : str, optional
+        Name of the loss.
+
+    See Also
+    --------
+    BalancedSoftmaxLoss : the same with ``tau=1``.
+    """
+
+    def __init__(
+        self,
+        class_priors: Sequence[float],
+        tau: float = 1.0,
+        label_smoothing: float = 0.0,
+        name: str = "logit_adjusted_loss",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(label_smoothing=label_smoothing, name=name, **kwargs)
+        priors = np.asarray(class_priors, dtype=float)
+        if priors.ndim != 1 or np.any(priors <= 0):
+            raise ValueError("class_priors must be a 1-D sequence of positive frequencies.")
+        self.class_priors = _as_list(priors / priors.sum())
+        self.tau = float(tau)
+
+    def logit_offsets(self) -> np.ndarray:
+        """The ``delta`` added to the logits inside the loss."""
+        return self.tau * np.log(np.asarray(self.class_priors, dtype="float32"))
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        delta = ops.convert_to_tensor(self.logit_offsets(), "float32")
+        return _cross_entropy(
+            y_true, y_pred, label_smoothing=self.label_smoothing, delta=delta
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "class_priors": self.class_priors, "tau": self.tau}
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class BalancedSoftmaxLoss(LogitAdjustedLoss):
+    """Balanced softmax cross-entropy (Ren et al., 2020).
+
+    Cross-entropy on ``logits + log(prior)``; the logit-adjusted loss with ``tau=1``.
+
+    Parameters
+    ----------
+    class_priors : sequence of float
+        Training frequency of every class, in the order of the class indices.
+    label_smoothing : float, default=0.0
+        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+    name : str, optional
+        Name of the loss.
+
+    See Also
+    --------
+    LogitAdjustedLoss
+    """
+
+    def __init__(
+        self,
+        class_priors: Sequence[float],
+        label_smoothing: float = 0.0,
+        name: str = "balanced_softmax_loss",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("tau", None)
+        super().__init__(
+            class_priors, tau=1.0, label_smoothing=label_smoothing, name=name, **kwargs
+        )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["tau"]
+        return config
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class MacroF1Score(keras.metrics.Metric):
+    """Macro-averaged F1 score of ``argmax(y_pred)``, accumulated over batches.
+
+    Keeps a running confusion matrix, so one pass over the data gives the exact macro-F1 that
+    :func:`sklearn.metrics.f1_score` (``average="macro"``) computes on the same predictions:
+    classes absent from both the labels and the predictions are left out of the average.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes.
+    name : str, default="f1_macro"
+        Name of the metric (its key in the training history).
+    """
+
+    def __init__(self, n_classes: int, name: str = "f1_macro", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.n_classes = int(n_classes)
+        self.confusion = self.add_variable(
+            shape=(self.n_classes, self.n_classes), initializer="zeros", name="confusion"
+        )
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        # One-hot outer product: (n_classes, batch) @ (batch, n_classes) = confusion counts.
+        counts = ops.matmul(
+            ops.transpose(ops.one_hot(labels, self.n_classes)),
+            ops.one_hot(predicted, self.n_classes),
+        )
+        self.confusion.assign_add(ops.cast(counts, self.confusion.dtype))
+
+    def result(self) -> Any:
+        tp = ops.diagonal(self.confusion)
+        support = ops.sum(self.confusion, axis=1)
+        predicted = ops.sum(self.confusion, axis=0)
+        denominator = support + predicted
+        present = ops.cast(denominator > 0, "float32")
+        f1 = 2.0 * tp / ops.maximum(denominator, 1.0)
+        return ops.sum(f1 * present) / ops.maximum(ops.sum(present), 1.0)
+
+    def reset_state(self) -> None:
+        self.confusion.assign(ops.zeros((self.n_classes, self.n_classes)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_classes": self.n_classes}
