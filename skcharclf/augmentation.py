@@ -7,16 +7,21 @@ the ``"augment"`` slot of an :class:`imblearn.pipeline.Pipeline` exactly where
 :class:`~imblearn.over_sampling.SMOTE` or :class:`~imblearn.over_sampling.RandomOverSampler`
 would go, and is applied during ``fit`` only.
 
-Speed comes from drawing every random parameter of a block of images at once with NumPy,
-composing the geometric transforms of each image into one 3x3 matrix, turning matrices and
-elastic fields into sampling maps for the whole block with array arithmetic, and then a tight
-loop of one :func:`cv2.remap` per image.
+Speed comes from working on blocks of images with few calls: every random parameter of a
+block is drawn at once with NumPy, the geometric transforms of each image are composed into
+one 3x3 matrix, matrix products turn the matrices and the elastic fields into sampling maps,
+and one :func:`cv2.remap` warps a whole chunk of images stacked into one canvas. A block is
+processed in an order that makes each kind of warp a contiguous slice, and its work arrays
+are reused from block to block (fresh arrays of a few MB cost as much in page faults as the
+arithmetic done on them).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import numbers
+import threading
 from collections.abc import Mapping, Sequence
 
 import cv2
@@ -92,8 +97,13 @@ _PRESETS: dict[str, tuple[_Spec, ...]] = {
 # Images per independently seeded block. Fixed (not derived from n_jobs) so that the output
 # does not depend on how many threads run the blocks.
 _BLOCK = 512
-# OpenCV's remap refuses images with a side of SHRT_MAX (32767) pixels or more.
-_CV_MAX_SIDE = 32766
+# OpenCV's remap refuses images with a side of SHRT_MAX (32767) pixels or more, and the warp
+# remaps images with a one-pixel frame.
+_CV_MAX_SIDE = 32764
+# Output pixels per cv2.remap call: enough that the cost of a call is spread over many
+# images. OpenCV shares a call of more than ~1.5 * 2**16 pixels out among its own threads,
+# which on top of the n_jobs threads only adds contention; smaller calls run on the caller's.
+_REMAP_PIXELS = 2**16
 # Control points per side of the elastic displacement grid (4 x 4 cells, as Augmentor's
 # random_distortion uses by default).
 _ELASTIC_GRID = 5
@@ -193,7 +203,7 @@ default="default"
     generated images with a feature the original images lack.
 
     Parameters are drawn for blocks of 512 images at a time from independent streams
-    spawned from one seed, and each image is warped with a single :func:`cv2.remap`
+    spawned from one seed, and each image is warped by a single bilinear interpolation
     (rotation, shear, zoom, translation and perspective composed into one homography, plus
     the elastic field), so an image is interpolated once however many transforms it gets.
 
@@ -395,12 +405,15 @@ def _generate(
     n_blocks = -(-len(sources) // _BLOCK)
     seeds = np.random.SeedSequence([int(v) for v in entropy]).spawn(n_blocks)
     blocks = [slice(i * _BLOCK, (i + 1) * _BLOCK) for i in range(n_blocks)]
+    background = _source_backgrounds(images, sources)
+    threads = threading.local()
 
     def run(block: slice, seed: np.random.SeedSequence) -> None:
-        augmented = _augment_block(images[sources[block]], specs, seed, clip)
-        if np.issubdtype(out.dtype, np.integer):
-            augmented = np.rint(augmented)
-        np.copyto(out[block], augmented, casting="unsafe")
+        if not hasattr(threads, "scratch"):
+            threads.scratch = _Scratch()
+        _augment_block(
+            images, sources[block], background, specs, seed, clip, out[block], threads.scratch
+        )
 
     # The matrix products here are tiny: a multithreaded BLAS only adds synchronisation
     # (25x slower on a busy 2-core machine), and parallelism comes from the blocks.
@@ -415,6 +428,25 @@ def _generate(
             )
 
 
+class _Scratch:
+    """Work arrays that one thread reuses from block to block.
+
+    The allocator hands freed arrays of a few MB back to the system, and the page faults of
+    a fresh one on every block cost about as much as the arithmetic done on it.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        """An uninitialised array; it shares memory with the earlier arrays of that name."""
+        size = math.prod(shape)
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self._buffers[name] = np.empty(size, dtype=dtype)
+        return buffer[:size].reshape(shape)
+
+
 @functools.cache
 def _threadpool_controller() -> ThreadpoolController:
     """The process's thread-pool controller; finding the libraries takes ~20 ms, so once."""
@@ -422,34 +454,60 @@ def _threadpool_controller() -> ThreadpoolController:
 
 
 def _augment_block(
-    images: np.ndarray, specs: list[_Spec], seed: np.random.SeedSequence, clip: tuple
-) -> np.ndarray:
-    """Transform a block of ``(n, H, W)`` float32 images (modified in place and returned)."""
+    images: np.ndarray,
+    sources: np.ndarray,
+    background: np.ndarray,
+    specs: list[_Spec],
+    seed: np.random.SeedSequence,
+    clip: tuple[float, float],
+    out: np.ndarray,
+    scratch: _Scratch,
+) -> None:
+    """Write augmented copies of the ``(H, W)`` float32 ``images[sources]`` into ``out``;
+    ``background`` holds the background level of each image.
+    """
     rng = np.random.default_rng(seed)
-    n = images.shape[0]
-    active, magnitude = _draw_parameters(specs, n, rng)
-    background = _backgrounds(images)
+    active, magnitude = _draw_parameters(specs, sources.size, rng)
+    # The block is worked on in an order that makes the images of each kind of warp one
+    # slice, so the warp works on slices, not on copies of subsets; `out` gets the images
+    # back in their places.
+    order, n_warped, skewed, distorted = _warp_order(active)
+    active = {name: on[order] for name, on in active.items()}
+    magnitude = {name: value[order] for name, value in magnitude.items()}
+    block = _take(images, sources[order], scratch("block", out.shape))
+    background = background[sources[order]]
 
     if "thickness" in active:
-        _change_thickness(images, active["thickness"], magnitude["thickness"])
-    warped = np.zeros(n, dtype=bool)
-    for name in _GEOMETRIC:
-        if name in active:
-            warped |= active[name]
-    if warped.any():
-        index, skewed, distorted = _warp_order(warped, active)
-        map_x, map_y = _source_coordinates(
-            images.shape, index, skewed, distorted, active, magnitude, rng
-        )
-        images[index] = _remap_each(images[index], map_x, map_y, background[index])
+        _change_thickness(block, active["thickness"], magnitude["thickness"], scratch)
+    if n_warped:
+        _warp(block[:n_warped], skewed, distorted, active, magnitude, background, rng, scratch)
     if "erase" in active:
-        _erase(images, active["erase"], magnitude["erase"], background, rng)
+        _erase(block, active["erase"], magnitude["erase"], background, rng, scratch)
     if "noise" in active:
-        index = np.flatnonzero(active["noise"])
-        noise = rng.standard_normal((index.size, *images.shape[1:]), dtype=np.float32)
-        noise *= magnitude["noise"][index, None, None].astype(np.float32)
-        images[index] += noise
-    return np.clip(images, *clip, out=images)
+        _add_noise(block, active["noise"], magnitude["noise"], rng, scratch)
+    np.clip(block, *clip, out=block)
+    if np.issubdtype(out.dtype, np.integer):
+        np.rint(block, out=block)
+    out[order] = block
+
+
+def _take(array: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``array[index]`` written into ``out`` (``mode="clip"``: with the default mode NumPy
+    gathers into a temporary first, and these indices are always valid).
+    """
+    return np.take(array, index, axis=0, out=out, mode="clip")
+
+
+def _source_backgrounds(images: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Background level of each of the ``images`` that ``sources`` uses (0 for the others),
+    computed once however many copies are made of an image.
+    """
+    used = np.unique(sources)
+    levels = np.zeros(len(images), dtype=np.float32)
+    for start in range(0, used.size, _BLOCK):
+        part = used[start : start + _BLOCK]
+        levels[part] = _backgrounds(images[part])
+    return levels
 
 
 def _backgrounds(images: np.ndarray) -> np.ndarray:
@@ -460,32 +518,43 @@ def _backgrounds(images: np.ndarray) -> np.ndarray:
     """
     n, height, width = images.shape
     if height <= 2 or width <= 2:
-        return np.median(images.reshape(n, -1), axis=1).astype(np.float32)
-    border = np.concatenate(
-        [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
-    )
-    return np.median(border, axis=1).astype(np.float32)
+        border = images.reshape(n, -1).copy()
+    else:
+        border = np.concatenate(
+            [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
+        )
+    # np.median partitions around both middle values of an even count, several times
+    # slower than one partition followed by the maximum of the lower half
+    middle = border.shape[1] // 2
+    border.partition(middle, axis=1)
+    if border.shape[1] % 2:
+        return border[:, middle]
+    return (border[:, :middle].max(axis=1) + border[:, middle]) / np.float32(2.0)
 
 
 def _draw_parameters(
     specs: list[_Spec], n: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Which transforms fire on each image, and their magnitudes."""
-    active = {name: rng.random(n) < p for name, p, _ in specs}
-    # translation moves x and y by independent draws from its range
-    magnitude = {
-        name: rng.uniform(low, high, (n, 2) if name == "translate" else n)
-        for name, _, (low, high) in specs
-    }
-    candidates = [name for name, p, _ in specs if p > 0]
+    p, low, high = np.array([(p, low, high) for _, p, (low, high) in specs]).T
+    on = rng.random((len(specs), n)) < p[:, None]
+    # two uniform draws per transform and image: translation moves x and y independently
+    value = low[:, None, None] + (high - low)[:, None, None] * rng.random((len(specs), n, 2))
+    candidates = np.array([k for k, (_, p_k, _) in enumerate(specs) if p_k > 0])
     pick = rng.integers(len(candidates), size=n)
-    idle = ~np.any(np.stack(list(active.values())), axis=0)
-    for k, name in enumerate(candidates):
-        active[name] |= idle & (pick == k)
+    idle = np.flatnonzero(~on.any(axis=0))
+    on[candidates[pick[idle]], idle] = True
+    active = {name: on[k] for k, (name, _, _) in enumerate(specs)}
+    magnitude = {
+        name: value[k] if name == "translate" else value[k, :, 0]
+        for k, (name, _, _) in enumerate(specs)
+    }
     return active, magnitude
 
 
-def _change_thickness(images: np.ndarray, active: np.ndarray, amount: np.ndarray) -> None:
+def _change_thickness(
+    images: np.ndarray, active: np.ndarray, amount: np.ndarray, scratch: _Scratch
+) -> None:
     """Blend strokes towards their 3x3 dilation (amount > 0) or erosion (amount < 0)."""
     kernel = np.ones((3, 3), dtype=np.uint8)
     for morphology, selected, separator in (
@@ -495,22 +564,34 @@ def _change_thickness(images: np.ndarray, active: np.ndarray, amount: np.ndarray
         index = np.flatnonzero(selected)
         if index.size == 0:
             continue
-        sub = images[index]
+        sub = _take(images, index, scratch("thickness", (index.size, *images.shape[1:])))
         # the separator rows never win the max (dilation) or the min (erosion), so each
         # image is filtered as if alone, with its border pixels replicated
-        stack = _stack(sub, separator)
-        changed = _unstack(morphology(stack, kernel, borderType=cv2.BORDER_REPLICATE), *sub.shape)
-        weight = np.abs(amount[index]).astype(np.float32)[:, None, None]
-        images[index] = sub + weight * (changed - sub)
+        stack = _stack(sub, separator, scratch("stack", _stack_shape(sub.shape)))
+        changed = morphology(
+            stack, kernel, dst=scratch("morphed", stack.shape), borderType=cv2.BORDER_REPLICATE
+        )
+        changed = _unstack(changed, *sub.shape)
+        changed -= sub
+        changed *= np.abs(amount[index]).astype(np.float32)[:, None, None]
+        sub += changed
+        images[index] = sub
 
 
-def _stack(images: np.ndarray, separator: float) -> np.ndarray:
-    """Stack ``(n, H, W)`` images into one ``(n * (H + 1) + 1, W)`` image with a
+def _stack_shape(shape: tuple[int, int, int]) -> tuple[int, int]:
+    """Shape of the :func:`_stack` of ``(n, H, W)`` images."""
+    n, height, width = shape
+    return n * (height + 1) + 1, width
+
+
+def _stack(images: np.ndarray, separator: float, stack: np.ndarray) -> np.ndarray:
+    """Stack ``(n, H, W)`` images into ``stack``, one ``(n * (H + 1) + 1, W)`` image with a
     ``separator`` row before, between and after them, so OpenCV filters a block in one call.
     """
     n, height, width = images.shape
-    stack = np.full((n * (height + 1) + 1, width), separator, dtype=np.float32)
-    stack[: n * (height + 1)].reshape(n, height + 1, width)[:, 1:] = images
+    rows = stack[: n * (height + 1)].reshape(n, height + 1, width)
+    rows[:, 0] = stack[-1] = separator
+    rows[:, 1:] = images
     return stack
 
 
@@ -519,133 +600,231 @@ def _unstack(stack: np.ndarray, n: int, height: int, width: int) -> np.ndarray:
     return stack[: n * (height + 1)].reshape(n, height + 1, width)[:, 1:]
 
 
-def _warp_order(
-    warped: np.ndarray, active: dict[str, np.ndarray]
-) -> tuple[np.ndarray, slice, slice]:
-    """Order the warped images so those with a perspective skew and those with an elastic
-    field each form one contiguous slice, which the extra arithmetic then runs on.
+def _warp_order(active: dict[str, np.ndarray]) -> tuple[np.ndarray, int, slice, slice]:
+    """An order of the images in which those with a perspective skew, those with an
+    elastic field and those with any warp each form one slice, which the extra
+    arithmetic then runs on.
 
-    Returns the image indices in that order and the two slices (positions in the order).
+    Returns the order, the number of warped images (first in the order) and the slices of
+    the skewed and of the distorted ones.
     """
-    none = np.zeros_like(warped)
-    skew = active.get("perspective", none) & warped
-    field = active.get("elastic", none) & warped
-    # skew only | skew and field | field only | neither
-    rank = np.where(skew, np.where(field, 1, 0), np.where(field, 2, 3))
-    index = np.flatnonzero(warped)
-    index = index[np.argsort(rank[index], kind="stable")]
+    n = next(iter(active.values())).size
+    none = np.zeros(n, dtype=bool)
+    warped = np.logical_or.reduce([active.get(name, none) for name in _GEOMETRIC])
+    skew = active.get("perspective", none)
+    field = active.get("elastic", none)
+    # skew only | skew and field | field only | other warps | no warp
+    rank = np.where(skew, np.where(field, 1, 0), np.where(field, 2, np.where(warped, 3, 4)))
+    order = np.argsort(rank, kind="stable")
     skew_only = int(np.count_nonzero(skew & ~field))
     skewed = slice(0, int(np.count_nonzero(skew)))
     distorted = slice(skew_only, skew_only + int(np.count_nonzero(field)))
-    return index, skewed, distorted
+    return order, int(np.count_nonzero(warped)), skewed, distorted
 
 
-def _source_coordinates(
-    shape: tuple[int, int, int],
-    index: np.ndarray,
+def _warp(
+    images: np.ndarray,
     skewed: slice,
     distorted: slice,
     active: dict[str, np.ndarray],
     magnitude: dict[str, np.ndarray],
+    background: np.ndarray,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each output pixel of the images ``index``, the source position to sample.
+    scratch: _Scratch,
+) -> None:
+    """Warp the ``(k, H, W)`` images in place, uncovered pixels taking the background level.
 
-    ``index[skewed]`` are the images with a perspective skew, ``index[distorted]`` those with
-    an elastic field.
+    Images are remapped a chunk at a time: a chunk is stacked into one tall canvas in which
+    each image has a one-pixel frame of its background level, and source positions are
+    clipped to the frame, so one bilinear :func:`cv2.remap` does what one call per image with
+    a constant border would, without the per-call cost.
     """
-    _, height, width = shape
-    k = index.size
+    k, height, width = images.shape
+    inverse = _inverse_transforms(images.shape, skewed, active, magnitude, rng)
+    # positions in the framed image: one pixel right and down
+    inverse[:, :2] += inverse[:, 2:]
+    inverse = inverse.astype(np.float32)
+    if distorted.stop > distorted.start:
+        coarse = _coarse_fields(magnitude["elastic"][distorted], height, width, rng)
+        basis = _elastic_basis(height, width)
+    grid = _pixel_grid(height, width)
+    chunk = min(k, max(1, _REMAP_PIXELS // (height * width)), (_CV_MAX_SIDE + 2) // (height + 2))
+    # row of each framed image in the canvas of its chunk
+    frame_top = (np.arange(chunk, dtype=np.float32) * (height + 2))[:, None]
+    canvas = scratch("canvas", (chunk, height + 2, width + 2))
+    maps = scratch("maps", (2 * chunk, height * width))
+    for start in range(0, k, chunk):
+        stop = min(start + chunk, k)
+        m = stop - start
+        frame = canvas[:m]
+        fill = background[start:stop, None]
+        frame[:, 0] = frame[:, -1] = fill
+        frame[:, 1:-1, 0] = frame[:, 1:-1, -1] = fill
+        frame[:, 1:-1, 1:-1] = images[start:stop]
+        # x of every image, then y of every image: one product for all the affine maps
+        rows = inverse[start:stop, :2].transpose(1, 0, 2).reshape(2 * m, 3)
+        map_x, map_y = np.matmul(rows, grid, out=maps[: 2 * m]).reshape(2, m, -1)
+        part = _overlap(skewed, start, stop)
+        if part is not None:
+            depth = np.matmul(
+                inverse[part.start + start : part.stop + start, 2],
+                grid,
+                out=scratch("depth", (part.stop - part.start, height * width)),
+            )
+            behind = depth <= 1e-6
+            if behind.any():
+                # a point mapped behind the projection centre has no source: send it off
+                # the image
+                depth[behind] = 1.0
+                map_x[part][behind] = -1.0
+            map_x[part] /= depth
+            map_y[part] /= depth
+        part = _overlap(distorted, start, stop)
+        if part is not None:
+            first = part.start + start - distorted.start
+            fields = np.matmul(
+                coarse[first : first + part.stop - part.start].reshape(-1, basis.shape[0]),
+                basis,
+                out=scratch("fields", (2 * (part.stop - part.start), height * width)),
+            ).reshape(-1, 2, height * width)
+            map_x[part] += fields[:, 0]
+            map_y[part] += fields[:, 1]
+        np.clip(map_x, 0.0, width + 1.0, out=map_x)
+        np.clip(map_y, 0.0, height + 1.0, out=map_y)
+        map_y += frame_top[:m]
+        cv2.remap(
+            frame.reshape(-1, width + 2),
+            map_x.reshape(-1, width),
+            map_y.reshape(-1, width),
+            interpolation=cv2.INTER_LINEAR,
+            dst=images[start:stop].reshape(-1, width),
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+
+
+@functools.cache
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """Homogeneous coordinates ``(3, H * W)`` (x, y, 1) of the pixels of an image."""
+    ys, xs = np.indices((height, width), dtype=np.float32).reshape(2, -1)
+    grid = np.stack([xs, ys, np.ones_like(xs)])
+    grid.flags.writeable = False
+    return grid
+
+
+def _overlap(part: slice, start: int, stop: int) -> slice | None:
+    """The positions of ``part`` within ``start:stop``, relative to ``start``."""
+    first, last = max(part.start, start), min(part.stop, stop)
+    return slice(first - start, last - start) if first < last else None
+
+
+def _inverse_transforms(
+    shape: tuple[int, int, int],
+    skewed: slice,
+    active: dict[str, np.ndarray],
+    magnitude: dict[str, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """For each of the ``k`` warped images, the 3x3 matrix from output to source positions.
+
+    ``skewed`` are the images with a perspective skew; ``active`` and ``magnitude`` hold
+    (at least) one entry per warped image, in the same order.
+    """
+    k, height, width = shape
 
     def amount(name: str, identity: float) -> np.ndarray:
         if name not in active:
             return np.full(k, identity)
-        return np.where(active[name][index], magnitude[name][index], identity)
+        return np.where(active[name][:k], magnitude[name][:k], identity)
 
     angle = np.deg2rad(amount("rotate", 0.0))
     slant = np.tan(np.deg2rad(amount("shear", 0.0)))
     zoom = amount("scale", 1.0)
     cos, sin = np.cos(angle) * zoom, np.sin(angle) * zoom
-    # rotation @ shear @ zoom about the centre, then the shift (image y axis points down)
-    forward = np.zeros((k, 3, 3))
-    forward[:, 0, 0], forward[:, 0, 1] = cos, cos * slant + sin
-    forward[:, 1, 0], forward[:, 1, 1] = -sin, -sin * slant + cos
-    forward[:, 2, 2] = 1.0
-    centre = np.array([(width - 1) / 2.0, (height - 1) / 2.0])
-    shift = np.zeros((k, 2))
+    # rotation @ shear @ zoom about the centre, then the shift (image y axis points down);
+    # built entry by entry, each entry a contiguous row
+    entries = np.zeros((9, k))
+    entries[0], entries[1] = cos, cos * slant + sin
+    entries[3], entries[4] = -sin, cos - sin * slant
+    centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+    entries[2] = centre_x - entries[0] * centre_x - entries[1] * centre_y
+    entries[5] = centre_y - entries[3] * centre_x - entries[4] * centre_y
+    entries[8] = 1.0
     if "translate" in active:
-        on = active["translate"][index, None]
-        shift = np.where(on, magnitude["translate"][index], 0.0) * np.array([width, height])
-    forward[:, :2, 2] = centre + shift - forward[:, :2, :2] @ centre
+        on = active["translate"][:k]
+        entries[2] += np.where(on, magnitude["translate"][:k, 0], 0.0) * width
+        entries[5] += np.where(on, magnitude["translate"][:k, 1], 0.0) * height
+    forward = entries.T.reshape(k, 3, 3)
     n_skewed = skewed.stop - skewed.start
     if n_skewed:
-        strength = magnitude["perspective"][index[skewed]]
+        strength = magnitude["perspective"][skewed]
         offsets = rng.uniform(-1.0, 1.0, (n_skewed, 4, 2)) * strength[:, None, None]
         forward[skewed] = _homographies(offsets, height, width) @ forward[skewed]
+    return _inverse_3x3(forward)
 
-    inverse = np.linalg.inv(forward).astype(np.float32)[:, :, :, None, None]
-    xs = np.arange(width, dtype=np.float32)[None, None, :]
-    ys = np.arange(height, dtype=np.float32)[None, :, None]
-    map_x = (inverse[:, 0, 0] * xs + inverse[:, 0, 2]) + inverse[:, 0, 1] * ys
-    map_y = (inverse[:, 1, 0] * xs + inverse[:, 1, 2]) + inverse[:, 1, 1] * ys
-    if n_skewed:
-        row = inverse[skewed, 2]
-        depth = (row[:, 0] * xs + row[:, 2]) + row[:, 1] * ys
-        behind = depth <= 1e-6
-        if behind.any():
-            # a point mapped behind the projection centre has no source: send it off the image
-            depth[behind] = 1.0
-            map_x[skewed][behind] = map_y[skewed][behind] = -10.0
-        map_x[skewed] /= depth
-        map_y[skewed] /= depth
-    if distorted.stop > distorted.start:
-        amplitude = magnitude["elastic"][index[distorted]]
-        dx, dy = _displacement_fields(amplitude, height, width, rng)
-        map_x[distorted] += dx
-        map_y[distorted] += dy
-    return map_x, map_y
+
+def _inverse_3x3(matrices: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of 3x3 matrices by their adjugates (np.linalg.inv calls LAPACK
+    once per matrix, which costs more than the rest of the geometry).
+    """
+    a, b, c, d, e, f, g, h, i = np.ascontiguousarray(matrices.reshape(-1, 9).T)
+    adjugate = np.empty((9, len(matrices)))
+    adjugate[0] = e * i - f * h
+    adjugate[1] = c * h - b * i
+    adjugate[2] = b * f - c * e
+    adjugate[3] = f * g - d * i
+    adjugate[4] = a * i - c * g
+    adjugate[5] = c * d - a * f
+    adjugate[6] = d * h - e * g
+    adjugate[7] = b * g - a * h
+    adjugate[8] = a * e - b * d
+    adjugate /= a * adjugate[0] + b * adjugate[3] + c * adjugate[6]
+    return adjugate.T.reshape(-1, 3, 3)
 
 
 def _homographies(offsets: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Homographies moving the image corners by ``offsets`` (fractions of the image size)."""
-    k = offsets.shape[0]
+    """Homographies moving the image corners by ``offsets`` (fractions of the image size).
+
+    Each is the map from the image to the unit square, then the closed-form map from the
+    unit square to the moved corners.
+    """
     # the outer edges of the border pixels: four distinct points even for a 1-pixel-high image
     corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], float) - 0.5
     target = corners + offsets * np.array([width, height], dtype=float)
-    system = np.zeros((k, 8, 8))
-    rhs = np.empty((k, 8))
-    for i, (x, y) in enumerate(corners):
-        u, v = target[:, i, 0], target[:, i, 1]
-        system[:, 2 * i, 0:3] = (x, y, 1.0)
-        system[:, 2 * i, 6], system[:, 2 * i, 7] = -u * x, -u * y
-        system[:, 2 * i + 1, 3:6] = (x, y, 1.0)
-        system[:, 2 * i + 1, 6], system[:, 2 * i + 1, 7] = -v * x, -v * y
-        rhs[:, 2 * i], rhs[:, 2 * i + 1] = u, v
-    solution = np.linalg.solve(system, rhs[..., None])[..., 0]
-    return np.concatenate([solution, np.ones((k, 1))], axis=1).reshape(k, 3, 3)
+    # corner, then x or y, then homography: each (2, k) slice is contiguous
+    p0, p1, p2, p3 = np.ascontiguousarray(target.transpose(1, 2, 0))
+    to_far, to_near, total = p1 - p2, p3 - p2, p0 - p1 + p2 - p3
+    denominator = to_far[0] * to_near[1] - to_far[1] * to_near[0]
+    g = (total[0] * to_near[1] - total[1] * to_near[0]) / denominator
+    h = (to_far[0] * total[1] - to_far[1] * total[0]) / denominator
+    # columns of the square-to-target map, scaled by the image-to-square map
+    first = np.concatenate([p1 - p0 + g * p1, g[None]]) / width
+    second = np.concatenate([p3 - p0 + h * p3, h[None]]) / height
+    third = 0.5 * (first + second)
+    third[:2] += p0
+    third[2] += 1.0
+    homographies = np.stack([first, second, third], axis=1) / third[2]
+    return homographies.transpose(2, 0, 1)
 
 
-def _displacement_fields(
+def _coarse_fields(
     amplitude: np.ndarray, height: int, width: int, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Smooth random displacements (pixels): a coarse random grid upsampled bicubically.
-
-    Upsampling is linear, so for the whole block it is one matrix product with the
-    Kronecker product of the row and column upsampling matrices instead of one
-    ``cv2.resize`` per image.
+) -> np.ndarray:
+    """Random control-point displacements (pixels) of the elastic fields, ``(k, 2, grid**2)``
+    for x and y; :func:`_elastic_basis` upsamples them to the image.
     """
-    k = amplitude.size
-    coarse = rng.uniform(-1.0, 1.0, (2, k, _ELASTIC_GRID**2)).astype(np.float32)
-    coarse[0] *= (amplitude * width).astype(np.float32)[:, None]
-    coarse[1] *= (amplitude * height).astype(np.float32)[:, None]
-    fields = coarse.reshape(2 * k, -1) @ _elastic_basis(height, width)
-    fields = fields.reshape(2, k, height, width)
-    return fields[0], fields[1]
+    coarse = rng.uniform(-1.0, 1.0, (amplitude.size, 2, _ELASTIC_GRID**2)).astype(np.float32)
+    coarse[:, 0] *= (amplitude * width).astype(np.float32)[:, None]
+    coarse[:, 1] *= (amplitude * height).astype(np.float32)[:, None]
+    return coarse
 
 
 @functools.cache
 def _elastic_basis(height: int, width: int) -> np.ndarray:
-    """Matrix ``(grid * grid, H * W)`` equal to bicubic resizing of the grid to the image."""
+    """Matrix ``(grid * grid, H * W)`` equal to bicubic resizing of the grid to the image.
+
+    Upsampling is linear, so for many images it is one matrix product with this Kronecker
+    product of the row and column upsampling matrices instead of one ``cv2.resize`` each.
+    """
     eye = np.eye(_ELASTIC_GRID, dtype=np.float32)
     rows = cv2.resize(eye, (_ELASTIC_GRID, height), interpolation=cv2.INTER_CUBIC)
     cols = cv2.resize(eye, (_ELASTIC_GRID, width), interpolation=cv2.INTER_CUBIC)
@@ -660,6 +839,7 @@ def _erase(
     area: np.ndarray,
     background: np.ndarray,
     rng: np.random.Generator,
+    scratch: _Scratch,
 ) -> None:
     """Set a random rectangle of the given area fraction to the image's background level.
 
@@ -671,55 +851,79 @@ def _erase(
     if index.size == 0:
         return
     _, height, width = images.shape
-    sub = images[index]
-    fill = background[index, None, None]
-    ink = np.maximum(sub - fill, 0.0).reshape(index.size, -1).cumsum(axis=1)
-    total = ink[:, -1]
+    pixels = height * width
+    fill = background[index]
+    ink = _take(images.reshape(-1, pixels), index, scratch("ink", (index.size, pixels)))
+    ink -= fill[:, None]
+    np.maximum(ink, 0.0, out=ink)
+    # one running sum (float64: numpy's cumsum casts slowly) over all the images; each
+    # image's centre is where the sum passes a uniform draw between its first and last ink
+    cumulative = cv2.integral(
+        ink.reshape(1, -1),
+        sum=scratch("integral", (2, ink.size + 1), np.float64),
+        sdepth=cv2.CV_64F,
+    )[1, 1:]
+    end = cumulative[pixels - 1 :: pixels]
+    start = np.concatenate([[0.0], end[:-1]])
+    total = end - start
     draw = rng.random(index.size)
+    found = np.searchsorted(cumulative, start + draw * total) - np.arange(index.size) * pixels
     # a blank image has no ink to aim at: its centre is drawn uniformly
-    centre = np.where(
-        total > 0,
-        (ink < (draw * total)[:, None]).sum(axis=1),
-        (draw * height * width).astype(int),
-    )
-    centre = np.minimum(centre, height * width - 1)
+    centre = np.where(total > 0, found, (draw * pixels).astype(int))
+    centre = np.clip(centre, 0, pixels - 1)
     aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0), index.size))
-    pixels = area[index] * height * width
-    box_h = np.clip(np.rint(np.sqrt(pixels * aspect)), 1, height).astype(int)
-    box_w = np.clip(np.rint(np.sqrt(pixels / aspect)), 1, width).astype(int)
+    box = area[index] * pixels
+    box_h = np.clip(np.rint(np.sqrt(box * aspect)), 1, height).astype(int)
+    box_w = np.clip(np.rint(np.sqrt(box / aspect)), 1, width).astype(int)
     top = centre // width - box_h // 2
     left = centre % width - box_w // 2
-    rows = np.arange(height)[None, :, None]
-    cols = np.arange(width)[None, None, :]
-    inside = (
-        (rows >= top[:, None, None])
-        & (rows < (top + box_h)[:, None, None])
-        & (cols >= left[:, None, None])
-        & (cols < (left + box_w)[:, None, None])
+    # boxes reach past the image edge; they end at least one pixel after 0 (box sides >= 1)
+    boxes = zip(
+        index.tolist(),
+        np.maximum(top, 0).tolist(),
+        (top + box_h).tolist(),
+        np.maximum(left, 0).tolist(),
+        (left + box_w).tolist(),
+        fill.tolist(),
+        strict=True,
     )
-    images[index] = np.where(inside, fill, sub)
+    for image, first_row, end_row, first_col, end_col, value in boxes:
+        images[image, first_row:end_row, first_col:end_col] = value
 
 
-def _remap_each(
-    images: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, background: np.ndarray
-) -> np.ndarray:
-    """Bilinear ``cv2.remap`` of each image with its own maps, filling uncovered pixels
-    with the image's background level.
+def _add_noise(
+    images: np.ndarray,
+    active: np.ndarray,
+    sigma: np.ndarray,
+    rng: np.random.Generator,
+    scratch: _Scratch,
+) -> None:
+    """Add Gaussian noise of standard deviation ``sigma`` to the images ``active``."""
+    index = np.flatnonzero(active)
+    if index.size == 0:
+        return
+    shape = (index.size, *images.shape[1:])
+    noise = _standard_normal(math.prod(shape), rng, scratch).reshape(shape)
+    noise *= sigma[index, None, None].astype(np.float32)
+    noise += _take(images, index, scratch("noisy", shape))
+    images[index] = noise
 
-    One call per image beats one call on the images stacked into a tall image: the stack
-    needs extra passes to keep neighbours from bleeding into each other.
+
+def _standard_normal(size: int, rng: np.random.Generator, scratch: _Scratch) -> np.ndarray:
+    """``size`` float32 standard normal draws by the Box-Muller transform.
+
+    OpenCV's vectorised logarithm and polar-to-Cartesian conversion make it about twice as
+    fast as ``Generator.standard_normal`` (a ziggurat, one draw at a time).
     """
-    out = np.empty_like(images)
-    for image, x, y, target, fill in zip(
-        images, map_x, map_y, out, background.tolist(), strict=True
-    ):
-        cv2.remap(
-            image,
-            x,
-            y,
-            interpolation=cv2.INTER_LINEAR,
-            dst=target,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=fill,
-        )
-    return out
+    half = -(-size // 2)
+    uniform = rng.random((2, half), dtype=np.float32, out=scratch("uniform", (2, half)))
+    # radius sqrt(-2 log(u)) with u in (0, 1], angle 2 pi v with v in [0, 1)
+    radius, angle = uniform[:1], uniform[1:]
+    np.subtract(1.0, radius, out=radius)
+    cv2.log(radius, dst=radius)
+    radius *= -2.0
+    cv2.sqrt(radius, dst=radius)
+    angle *= np.float32(2.0 * np.pi)
+    normal = scratch("normal", (2, half))
+    cv2.polarToCart(radius, angle, x=normal[:1], y=normal[1:])
+    return normal.reshape(-1)[:size]

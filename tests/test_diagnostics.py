@@ -868,7 +868,7 @@ def test_real_run_on_tiny_training_set_without_regularisation_overfits():
     found = {finding.code: finding for finding in clf.diagnosis_}
     assert "overfitting" in found, codes(clf.diagnosis_)
     evidence = found["overfitting"].evidence
-    assert evidence["final_accuracy"] == 1.0
+    assert evidence["final_accuracy"] >= 0.95
     assert evidence["final_val_loss"] > evidence["best_val_loss"]
     assert "val_below_train" not in found
 
