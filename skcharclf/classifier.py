@@ -462,7 +462,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Number of classes.
     n_features_in_ : int
         Number of features (pixels) seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features, when ``X`` was a data frame with string column names.
     image_shape_ : tuple of (int, int)
         The resolved ``image_shape``.
