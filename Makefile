@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: demo test docs lint bench clean install-demo install-test install-docs
+.PHONY: demo test docs lint clean install-demo install-test install-docs install-browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,16 @@ demo: install-demo
 lint: install-test
 	$(BIN)/ruff check skcharclf tests examples benchmarks docs/conf.py
 
-test: install-test lint
+# The HTML-report test renders the report in headless Chromium (Debian's package). As root
+# with apt-get, it is installed here; otherwise install it yourself (or set
+# SKCHARCLF_SKIP_BROWSER=1 to skip that one test).
+install-browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium is not installed; the report rendering test needs it"; fi; }
+
+test: install-test install-browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 docs: install-docs
