@@ -229,6 +229,12 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         default=-1,
         help="parallel jobs, -1 for all cores (default: %(default)s)",
     )
+    demo.add_argument(
+        "--report",
+        default="skcharclf-demo-report.html",
+        metavar="HTML",
+        help="write the HTML report of the last model here, '' for none (default: %(default)s)",
+    )
     # A smaller, faster run for tests and smoke checks.
     demo.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=_run_demo)
@@ -260,7 +266,25 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(_format_scores(results))
     print()
     print(_format_recalls(results, y_train, y_test, rare=set(data.rare_classes.tolist())))
+    if args.report:
+        _write_demo_report(
+            args.report, results[args.models[-1]]["model"], X_test, y_test, X_train, y_train
+        )
     return 0
+
+
+def _write_demo_report(path: str, model: Any, X_test, y_test, X_train, y_train) -> None:
+    """Write the HTML report of ``model``; without matplotlib, say how to get it instead."""
+    try:
+        from skcharclf.report import make_report
+
+        make_report(
+            model, X_test, y_test, path, X_train=X_train, y_train=y_train, title="skcharclf demo"
+        )
+    except ImportError as exc:
+        print(f"\nNo report written: {exc}")
+        return
+    print(f"\nWrote the report to {path!r}")
 
 
 def _fit_and_evaluate(

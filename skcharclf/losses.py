@@ -9,14 +9,14 @@ saved model reloads with Keras's safe mode. All four are special cases of one cr
 
 with ``q`` the (optionally label-smoothed) one-hot target:
 
-========================  ==========  ============  ===========================
-loss                      ``gamma``   ``alpha``     ``delta``
-========================  ==========  ============  ===========================
-:class:`CrossEntropy`     0           1             0
-:class:`FocalLoss`        ``gamma``   ``alpha``     0
-:class:`LogitAdjustedLoss`  0         1             ``tau * log(prior)``
-:class:`BalancedSoftmaxLoss`  0       1             ``log(prior)``
-========================  ==========  ============  ===========================
+================================  =========  =========  ======================
+loss                              ``gamma``  ``alpha``  ``delta``
+================================  =========  =========  ======================
+:class:`CrossEntropy`             0          1          0
+:class:`FocalLoss`                ``gamma``  ``alpha``  0
+:class:`LogitAdjustedLoss`        0          1          ``tau * log(prior)``
+:class:`BalancedSoftmaxLoss`      0          1          ``log(prior)``
+================================  =========  =========  ======================
 """
 
 from __future__ import annotations

@@ -16,14 +16,27 @@ def _rows(text: str, first: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def demo_output():
+def demo_report(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo") / "demo-report.html"
+
+
+@pytest.fixture(scope="module")
+def demo_output(demo_report):
     import contextlib
     import io
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(["demo", "--quick", "--n-jobs", "1"])
+        status = main(["demo", "--quick", "--n-jobs", "1", "--report", str(demo_report)])
     return status, out.getvalue(), err.getvalue()
+
+
+def test_demo_ends_by_writing_its_report(demo_output, demo_report):
+    _, out, _ = demo_output
+    assert out.rstrip().endswith(f"Wrote the report to {str(demo_report)!r}")
+    html = demo_report.read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert "skcharclf demo" in html
 
 
 def test_demo_succeeds_quietly(demo_output):
@@ -56,7 +69,8 @@ def test_demo_prints_scores(demo_output):
 def test_demo_prints_per_class_recall(demo_output):
     _, out, _ = demo_output
     section = out.split("Per-class recall on the test split", 1)[1]
-    rows = [line.split() for line in section.strip().splitlines()[2:]]
+    table = section.strip().split("\n\n", 1)[0]
+    rows = [line.split() for line in table.splitlines()[2:]]
     assert [row[0] for row in rows] == [str(c) for c in range(10)]
     rare = [row[0] for row in rows if "(rare)" in row]
     assert rare == ["2", "5", "8"]
