@@ -5,8 +5,11 @@ set (digits 2, 5 and 8 keep 10 % of their samples) and a *balanced* held-out tes
 images per class. On it this script trains:
 
 * the random-forest baseline (:func:`skcharclf.make_baseline_pipeline`);
-* the CNN with plain cross-entropy, with ``class_weight="balanced"``, with the focal loss,
-  with the logit-adjusted loss, and with plain cross-entropy after the rare-class augmenter;
+* the CNN with plain cross-entropy and neither label smoothing nor online augmentation (the
+  network alone), then with the classifier's default regularisation (``label_smoothing=0.1``,
+  ``online_augmentation="default"``) and plain cross-entropy, with ``class_weight="balanced"``,
+  with the focal loss, with the logit-adjusted loss, and with plain cross-entropy after the
+  rare-class augmenter;
 * the default :func:`skcharclf.make_char_pipeline`;
 * the same default pipeline trained on the balanced version of the data (every class keeps all
   its samples): the upper bound of what the remedies can recover.
@@ -17,7 +20,7 @@ within 2 points of the balanced upper bound.
 
 Usage::
 
-    python benchmarks/bench_quality.py           # 3 seeds (~25 minutes on 2 cores)
+    python benchmarks/bench_quality.py           # 3 seeds (~17 minutes on 2 cores)
     python benchmarks/bench_quality.py --quick   # 1 seed, 3 epochs, a smoke test
 
 Results go to ``benchmarks/results/bench_quality.json``.
@@ -43,6 +46,10 @@ RARE = (2, 5, 8)
 # name -> (rare_ratio of the training data, factory(seed, epochs))
 MODELS = {
     "RF baseline": (0.1, lambda seed, epochs: make_baseline_pipeline(random_state=seed)),
+    "CNN, CE, no smoothing/online aug.": (
+        0.1, lambda seed, epochs: make_char_pipeline(
+            augment=None, loss="ce", label_smoothing=0.0, online_augmentation=None,
+            epochs=epochs, random_state=seed)),
     "CNN, cross-entropy": (
         0.1, lambda seed, epochs: make_char_pipeline(
             augment=None, loss="ce", epochs=epochs, random_state=seed)),

@@ -278,8 +278,15 @@ def _curve(record: Mapping, key: str, n: int | None) -> np.ndarray | None:
     return None
 
 
-def _expected_initial_loss(n_classes: int | None, class_priors: Any) -> float | None:
-    """Cross-entropy of a model that predicts the class priors (ln C when uniform)."""
+def _expected_initial_loss(
+    n_classes: int | None, class_priors: Any, label_smoothing: float = 0.0
+) -> float | None:
+    """Cross-entropy of a model that predicts the class priors (ln C when uniform).
+
+    With label smoothing ``e`` the targets are ``(1 - e) * one_hot + e / C``, so the expected
+    loss of that model is ``-sum(((1 - e) * p + e / C) * log p)``; for uniform priors it is
+    still ln C.
+    """
     if class_priors is not None:
         priors = np.asarray(class_priors, dtype=float).ravel()
         if priors.size < 2 or np.any(priors < 0) or priors.sum() <= 0:
@@ -289,7 +296,8 @@ def _expected_initial_loss(n_classes: int | None, class_priors: Any) -> float | 
             )
         priors = priors / priors.sum()
         priors = priors[priors > 0]
-        return float(-(priors * np.log(priors)).sum())
+        targets = (1.0 - label_smoothing) * priors + label_smoothing / priors.size
+        return float(-(targets * np.log(priors)).sum())
     if n_classes is not None:
         return math.log(n_classes)
     return None
@@ -301,8 +309,9 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     The loss of an uninformed model is ln C for cross-entropy from zero biases, and the
     entropy of the class priors (``class_priors_``) when the biases start at the log
     priors, for cross-entropy and for the logit-adjusted and balanced-softmax losses (which
-    add the log priors themselves). Focal loss and label smoothing change it: the
-    initial-loss rule is then skipped. This mirrors ``KerasCharClassifier``'s own diagnosis.
+    add the log priors themselves); label smoothing shifts it by a known amount. Focal loss
+    changes it: the initial-loss rule is then skipped. This mirrors ``KerasCharClassifier``'s
+    own diagnosis.
     """
     if estimator is None:
         return {}
@@ -318,17 +327,22 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     if prior_bias:
         context["class_priors"] = priors
     loss = params.get("loss", "ce")
-    comparable = params.get("label_smoothing", 0) == 0 and (
-        loss == "ce" or (loss in ("logit_adjusted", "balanced_softmax") and prior_bias)
+    comparable = loss == "ce" or (
+        loss in ("logit_adjusted", "balanced_softmax") and prior_bias
     )
     initial = getattr(estimator, "initial_loss_", None)
     if initial is not None and comparable:
         context["initial_loss"] = float(initial)
+        context["label_smoothing"] = float(params.get("label_smoothing", 0.0) or 0.0)
     return context
 
 
 def _build_curves(
-    history: Any, n_classes: int | None, initial_loss: float | None, class_priors: Any
+    history: Any,
+    n_classes: int | None,
+    initial_loss: float | None,
+    class_priors: Any,
+    label_smoothing: float | None = None,
 ) -> _Curves:
     record, estimator = _history_source(history)
     context = _estimator_context(estimator)
@@ -345,13 +359,15 @@ def _build_curves(
         initial_loss = context.get("initial_loss")
     if class_priors is None:
         class_priors = context.get("class_priors")
+    if label_smoothing is None:
+        label_smoothing = context.get("label_smoothing", 0.0)
     return _Curves(
         loss=loss,
         accuracy=_curve(record, "accuracy", n),
         val_loss=_curve(record, "val_loss", n),
         val_accuracy=_curve(record, "val_accuracy", n),
         learning_rate=_curve(record, "learning_rate", n),
-        chance=_expected_initial_loss(n_classes, class_priors),
+        chance=_expected_initial_loss(n_classes, class_priors, label_smoothing),
         initial_loss=None if initial_loss is None else float(initial_loss),
     )
 
@@ -886,6 +902,7 @@ _SILENCES = {"plateau": {"underfitting"}}
         "n_classes": [Interval(Integral, 2, None, closed="left"), None],
         "initial_loss": [Interval(Real, 0, None, closed="left"), None],
         "class_priors": ["array-like", None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left"), None],
         "min_epochs": [Interval(Integral, 2, None, closed="left")],
         "divergence_factor": [Interval(Real, 1, None, closed="neither")],
         "initial_loss_tolerance": [Interval(Real, 0, None, closed="neither")],
@@ -909,6 +926,7 @@ def diagnose_history(
     n_classes: int | None = None,
     initial_loss: float | None = None,
     class_priors: Any = None,
+    label_smoothing: float | None = None,
     min_epochs: int = 4,
     divergence_factor: float = 2.0,
     initial_loss_tolerance: float = 0.5,
@@ -944,8 +962,8 @@ def diagnose_history(
         ``history`` attribute (Keras' ``History``) is read through it. From a fitted
         classifier, ``n_classes``, ``initial_loss`` and (with ``bias_init="prior"``)
         ``class_priors`` are taken from ``classes_``, ``initial_loss_`` and
-        ``class_priors_`` unless given; the initial loss only when its loss has a known
-        uninformed value (not with focal loss or label smoothing).
+        ``class_priors_`` unless given, and so is ``label_smoothing``; the initial loss only
+        when its loss has a known uninformed value (not with focal loss).
     n_classes : int, optional
         Number of classes; the uninformed model's loss is then ln C.
     initial_loss : float, optional
@@ -953,6 +971,10 @@ def diagnose_history(
     class_priors : array-like, optional
         Class frequencies. With ``bias_init="prior"`` an untrained model predicts the priors,
         so its expected loss is their entropy ``-sum(p * log p)`` instead of ln C.
+    label_smoothing : float in [0, 1), optional
+        The label smoothing ``e`` of the training loss. The expected initial loss is then
+        the cross-entropy of the smoothed targets, ``-sum(((1 - e) * p + e / C) * log p)``
+        (unchanged for uniform priors). Default: the classifier's, else 0.
     min_epochs : int, default=4
         Epochs a trend rule needs before it may fire.
     divergence_factor : float, default=2.0
@@ -1042,7 +1064,7 @@ def diagnose_history(
         val_oscillation_tolerance=val_oscillation_tolerance,
         val_below_train_margin=val_below_train_margin,
     )
-    curves = _build_curves(history, n_classes, initial_loss, class_priors)
+    curves = _build_curves(history, n_classes, initial_loss, class_priors, label_smoothing)
     if curves.n == 0:
         return []
     divergence = _rule_divergence(curves, thresholds)

@@ -334,12 +334,11 @@ def test_history_from_keras_history_estimator_and_pipeline():
     [
         {"bias_init": "prior"},
         {"loss": "focal"},
-        {"label_smoothing": 0.1},
         {"loss": "logit_adjusted"},
     ],
 )
 def test_initial_loss_rule_skipped_when_reference_unknown(params):
-    """Focal loss, label smoothing, prior biases with unknown priors change the reference."""
+    """Focal loss and prior biases with unknown priors change the reference."""
     fitted = _FittedClassifier(as_lists(healthy(np.random.default_rng(0))), 9.0, **params)
     assert diagnose_history(fitted) == []
 
@@ -356,6 +355,30 @@ def test_initial_loss_from_estimator_with_prior_bias(loss):
     (finding,) = diagnose_history(fitted)
     assert finding.code == "initial_loss"
     assert finding.evidence["expected"] == pytest.approx(entropy)
+
+
+def test_label_smoothing_shifts_the_expected_initial_loss():
+    priors = np.array([0.91] + [0.01] * 9)
+    eps = 0.1
+    smoothed = (1 - eps) * priors + eps / 10
+    expected = float(-(smoothed * np.log(priors)).sum())  # 0.87, vs an entropy of 0.50
+    history = {"loss": [0.9, 0.8]}
+    tight = {"class_priors": priors, "initial_loss_tolerance": 0.2}
+    assert diagnose_history(history, initial_loss=expected, label_smoothing=eps, **tight) == []
+    (finding,) = diagnose_history(history, initial_loss=expected, **tight)
+    assert finding.evidence["expected"] == pytest.approx(-(priors * np.log(priors)).sum())
+    # uniform priors: ln C whatever the smoothing
+    assert diagnose_history(history, n_classes=10, initial_loss=math.log(10),
+                            label_smoothing=0.5, initial_loss_tolerance=0.01) == []
+    # from a fitted classifier, its own label_smoothing is used
+    fitted = _FittedClassifier(as_lists(healthy(np.random.default_rng(0))), expected,
+                               bias_init="prior", label_smoothing=eps)
+    fitted.class_priors_ = priors
+    assert diagnose_history(fitted, initial_loss_tolerance=0.2) == []
+    fitted.params["label_smoothing"] = 0.0
+    assert codes(diagnose_history(fitted, initial_loss_tolerance=0.2)) == ["initial_loss"]
+    with pytest.raises(ValueError, match="label_smoothing"):
+        diagnose_history(history, label_smoothing=1.0)
 
 
 def test_aliases_acc_and_lr():
@@ -863,7 +886,8 @@ def test_real_run_on_tiny_training_set_without_regularisation_overfits():
     X, y = _tiny_images(24, 1, 2.5)
     X_val, y_val = _tiny_images(300, 2, 2.5)
     clf = _tiny_classifier(
-        learning_rate=3e-3, epochs=40, batch_size=8, validation_data=(X_val, y_val)
+        learning_rate=3e-3, epochs=40, batch_size=8, validation_data=(X_val, y_val),
+        online_augmentation=None, label_smoothing=0.0,
     ).fit(X, y)
     found = {finding.code: finding for finding in clf.diagnosis_}
     assert "overfitting" in found, codes(clf.diagnosis_)
