@@ -309,7 +309,8 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     The loss of an uninformed model is ln C for cross-entropy from zero biases, and the
     entropy of the class priors (``class_priors_``) when the biases start at the log
     priors, for cross-entropy and for the logit-adjusted and balanced-softmax losses (which
-    add the log priors themselves); label smoothing shifts it by a known amount. Focal loss
+    add the log priors themselves); label smoothing of the cross-entropy shifts it by a known
+    amount (the adjusted losses smooth towards the priors, which does not). Focal loss
     changes it: the initial-loss rule is then skipped. This mirrors ``KerasCharClassifier``'s
     own diagnosis.
     """
@@ -333,7 +334,10 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     initial = getattr(estimator, "initial_loss_", None)
     if initial is not None and comparable:
         context["initial_loss"] = float(initial)
-        context["label_smoothing"] = float(params.get("label_smoothing", 0.0) or 0.0)
+        # The logit-adjusted losses smooth towards the priors, which leaves the reference as
+        # it is; cross-entropy smooths towards the uniform distribution, which shifts it.
+        smoothing = params.get("label_smoothing", 0.0) or 0.0
+        context["label_smoothing"] = float(smoothing) if loss == "ce" else 0.0
     return context
 
 
@@ -972,9 +976,11 @@ def diagnose_history(
         Class frequencies. With ``bias_init="prior"`` an untrained model predicts the priors,
         so its expected loss is their entropy ``-sum(p * log p)`` instead of ln C.
     label_smoothing : float in [0, 1), optional
-        The label smoothing ``e`` of the training loss. The expected initial loss is then
-        the cross-entropy of the smoothed targets, ``-sum(((1 - e) * p + e / C) * log p)``
-        (unchanged for uniform priors). Default: the classifier's, else 0.
+        The label smoothing ``e`` of a cross-entropy loss (uniform smoothing). The expected
+        initial loss is then the cross-entropy of the smoothed targets,
+        ``-sum(((1 - e) * p + e / C) * log p)`` (unchanged for uniform priors). Default: the
+        classifier's with ``loss="ce"``, else 0 (the logit-adjusted losses smooth towards
+        the priors, which leaves the expected loss unchanged).
     min_epochs : int, default=4
         Epochs a trend rule needs before it may fire.
     divergence_factor : float, default=2.0

@@ -40,12 +40,15 @@ keras = import_keras()
 ops = keras.ops
 
 
-def _targets(y_true: Any, n_classes: int, label_smoothing: float) -> Any:
-    """Integer labels -> (smoothed) one-hot targets."""
+def _targets(
+    y_true: Any, n_classes: int, label_smoothing: float, smoothing_to: Any = None
+) -> Any:
+    """Integer labels -> one-hot targets, smoothed towards ``smoothing_to`` (else uniform)."""
     labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
     onehot = ops.one_hot(labels, n_classes)
     if label_smoothing > 0:
-        onehot = onehot * (1.0 - label_smoothing) + label_smoothing / n_classes
+        floor = 1.0 / n_classes if smoothing_to is None else smoothing_to
+        onehot = onehot * (1.0 - label_smoothing) + label_smoothing * floor
     return onehot
 
 
@@ -57,12 +60,13 @@ def _cross_entropy(
     gamma: float = 0.0,
     alpha: Any = None,
     delta: Any = None,
+    smoothing_to: Any = None,
 ) -> Any:
     logits = ops.cast(logits, "float32")
     if delta is not None:
         logits = logits + delta
     n_classes = logits.shape[-1]
-    targets = _targets(y_true, n_classes, label_smoothing)
+    targets = _targets(y_true, n_classes, label_smoothing, smoothing_to)
     log_p = ops.log_softmax(logits, axis=-1)
     per_class = -targets * log_p
     if gamma > 0:
@@ -181,6 +185,11 @@ class LogitAdjustedLoss(_LogitLoss):
     loss, so the model's own logits are pushed to separate rare classes by a larger margin and
     ``argmax(logits)`` targets the *balanced* error. Predict with the raw logits.
 
+    Label smoothing mixes ``prior ** tau`` (normalised), not a uniform distribution, into the
+    targets: that is uniform once the adjustment is taken off, so it does not favour any class
+    at prediction. Uniform smoothing would: a rare class's share ``label_smoothing / C`` is
+    large against its prior, so the raw logits would over-predict rare classes.
+
     Parameters
     ----------
     class_priors : sequence of float
@@ -188,7 +197,8 @@ class LogitAdjustedLoss(_LogitLoss):
     tau : float, default=1.0
         Strength of the adjustment; ``tau=0`` is plain cross-entropy.
     label_smoothing : float, default=0.0
-        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+        Mix ``label_smoothing`` of the distribution ``prior ** tau`` (normalised) into the
+        one-hot targets.
     name : str, optional
         Name of the loss.
 
@@ -216,10 +226,17 @@ class LogitAdjustedLoss(_LogitLoss):
         """The ``delta`` added to the logits inside the loss."""
         return self.tau * np.log(np.asarray(self.class_priors, dtype="float32"))
 
+    def smoothing_distribution(self) -> np.ndarray:
+        """Where label smoothing puts its mass: ``prior ** tau``, normalised."""
+        weights = np.asarray(self.class_priors, dtype="float64") ** self.tau
+        return (weights / weights.sum()).astype("float32")
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         delta = ops.convert_to_tensor(self.logit_offsets(), "float32")
+        floor = ops.convert_to_tensor(self.smoothing_distribution(), "float32")
         return _cross_entropy(
-            y_true, y_pred, label_smoothing=self.label_smoothing, delta=delta
+            y_true, y_pred, label_smoothing=self.label_smoothing, delta=delta,
+            smoothing_to=floor,
         )
 
     def get_config(self) -> dict:
@@ -237,7 +254,7 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
     class_priors : sequence of float
         Training frequency of every class, in the order of the class indices.
     label_smoothing : float, default=0.0
-        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
+        Mix ``label_smoothing`` of the class priors into the one-hot targets.
     name : str, optional
         Name of the loss.
 

@@ -106,6 +106,23 @@ def test_balanced_softmax_is_logit_adjustment_with_tau_one():
     assert "tau" not in BalancedSoftmaxLoss(PRIORS).get_config()
 
 
+@pytest.mark.parametrize("tau", [1.0, 0.5])
+def test_logit_adjusted_smooths_towards_the_priors(tau):
+    eps = 0.2
+    adjusted = LOGITS + tau * np.log(PRIORS)
+    shifted = adjusted - adjusted.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    floor = PRIORS**tau / (PRIORS**tau).sum()
+    targets = (1 - eps) * np.eye(4)[LABELS] + eps * floor
+    expected = -(targets * log_p).sum(axis=1).mean()
+    loss = LogitAdjustedLoss(PRIORS, tau=tau, label_smoothing=eps)
+    assert _value(loss) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_allclose(loss.smoothing_distribution(), floor, rtol=1e-6)
+    # with the adjustment taken off, the smoothing floor is the same for every class, so it
+    # does not tilt predictions towards the rare classes
+    np.testing.assert_allclose(floor / PRIORS**tau, floor[0] / PRIORS[0] ** tau, rtol=1e-6)
+
+
 def test_priors_are_normalised():
     loss = LogitAdjustedLoss([5, 3, 1.5, 0.5])
     np.testing.assert_allclose(loss.class_priors, PRIORS)
