@@ -109,11 +109,17 @@ def _pipeline(config: dict, **clf_params: Any):
 
 
 def _cpu_seconds_by_process() -> dict[int, float]:
-    """CPU seconds (user + system) of this process and every live descendant."""
+    """CPU seconds (user + system) of this process, every live descendant, and (under the key
+    ``-1``) every child process that has already exited and been reaped.
+
+    The last term matters for loky: it replaces a worker whose memory has grown by more than
+    300 MB since its first task, and the CPU time of the replaced worker would be lost.
+    """
     import psutil
 
     me = psutil.Process()
-    seconds = {}
+    reaped = os.times()
+    seconds = {-1: reaped.children_user + reaped.children_system}
     for process in [me, *me.children(recursive=True)]:
         try:
             times = process.cpu_times()
@@ -149,10 +155,21 @@ def _measure(record: dict):
 # ---------------------------------------------------------------------------------------------
 
 
-def _import_tensorflow(pause: float = 0.0) -> int:
-    """Warm-up task: import TensorFlow in a worker (no TensorFlow operation runs)."""
-    import skcharclf.classifier  # noqa: F401
+def _import_tensorflow(pause: float = 0.0, n_threads: int | None = None) -> int:
+    """Warm-up task: import TensorFlow in a worker and start its runtime with a tiny fit.
 
+    A long-lived worker has paid both; loky also takes its reference memory size after a
+    worker's first task, so the runtime's start-up memory is not later mistaken for a leak.
+    ``n_threads`` is the thread limit the run's fits will ask for: TensorFlow's pools are
+    fixed by the first fit.
+    """
+    from skcharclf.classifier import KerasCharClassifier
+
+    rng = np.random.default_rng(0)
+    KerasCharClassifier(
+        (4, 4), filters=(2,), epochs=1, n_threads=n_threads, online_augmentation=None,
+        random_state=0,
+    ).fit(rng.random((8, 16), dtype=np.float32), np.arange(8) % 2)
     time.sleep(pause)
     return os.getpid()
 
@@ -175,13 +192,15 @@ def _search(config: dict, X, y, n_threads: int | None):
     )
 
 
-def _start_loky_workers() -> tuple[float, int]:
-    """Start 2 fresh loky workers with TensorFlow imported; return (seconds, processes)."""
+def _start_loky_workers(n_threads: int | None) -> tuple[float, int]:
+    """Start 2 fresh, warmed-up loky workers; return (seconds, processes)."""
     import joblib
 
     _shutdown_loky()  # fresh workers: TensorFlow's pools are fixed once it runs
     start = time.perf_counter()
-    pids = joblib.Parallel(n_jobs=2)(joblib.delayed(_import_tensorflow)(1.0) for _ in "ab")
+    pids = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(_import_tensorflow)(1.0, n_threads) for _ in "ab"
+    )
     return round(time.perf_counter() - start, 2), len(set(pids))
 
 
@@ -204,9 +223,9 @@ def _run_search(config: dict, X, y, mode: str) -> dict:
         record["warmup_s"] = 0.0
     elif mode.startswith("loky"):
         backend, n_jobs = "loky", 2
-        record["warmup_s"], record["worker_processes"] = _start_loky_workers()
         with joblib.parallel_backend("loky", n_jobs=2):
             n_threads = threads_per_job() if mode == "loky, n_threads rule" else None
+        record["warmup_s"], record["worker_processes"] = _start_loky_workers(n_threads)
     else:
         from distributed import Client, LocalCluster
 
@@ -220,11 +239,11 @@ def _run_search(config: dict, X, y, mode: str) -> dict:
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
-        client.run(_import_tensorflow)
-        record["warmup_s"] = round(time.perf_counter() - start, 2)
-        record["worker_processes"] = len(client.scheduler_info()["workers"])
         with joblib.parallel_backend("dask"):
             n_threads = threads_per_job()
+        client.run(_import_tensorflow, 0.0, n_threads)
+        record["warmup_s"] = round(time.perf_counter() - start, 2)
+        record["worker_processes"] = len(client.scheduler_info()["workers"])
     record["clf__n_threads"] = n_threads
     search = _search(config, X, y, n_threads)
     try:
@@ -280,7 +299,7 @@ def _run_ensemble(config: dict, X, X_test, y, y_test) -> dict:
         _pipeline(config, **params), cv=config["ensemble_folds"], n_jobs=2, random_state=0
     )
     ensemble_record: dict[str, Any] = {"n_folds": config["ensemble_folds"], "n_jobs": 2}
-    ensemble_record["warmup_s"], _ = _start_loky_workers()
+    ensemble_record["warmup_s"], _ = _start_loky_workers(1)
     with _measure(ensemble_record):
         ensemble.fit(X, y)
     _shutdown_loky()
