@@ -1168,18 +1168,15 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         return int(np.argmax(scores) if self.monitor == "val_f1_macro" else np.argmin(scores))
 
     def _diagnose(self, history: dict) -> list:
-        from .diagnostics import diagnose_history
+        from .diagnostics import _initial_loss_reference, diagnose_history
 
-        comparable = self.loss == "ce" or (
-            self.loss in ("logit_adjusted", "balanced_softmax") and self.bias_init == "prior"
-        )
+        comparable, smoothing = _initial_loss_reference(self.get_params(deep=False))
         return diagnose_history(
             history,
             n_classes=self.n_classes_,
             initial_loss=self.initial_loss_ if comparable else None,
             class_priors=self.class_priors_ if self.bias_init == "prior" else None,
-            # only cross-entropy smooths towards the uniform distribution (see losses.py)
-            label_smoothing=self.label_smoothing if self.loss == "ce" else 0.0,
+            label_smoothing=smoothing,
         )
 
     def _raise_diverged(self, monitor: _TrainingMonitor) -> None:

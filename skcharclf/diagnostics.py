@@ -303,6 +303,22 @@ def _expected_initial_loss(
     return None
 
 
+def _initial_loss_reference(params: dict[str, Any]) -> tuple[bool, float]:
+    """Whether a classifier with these parameters has a known uninformed loss, and the
+    uniform label smoothing that shifts it.
+
+    Cross-entropy has one; the logit-adjusted losses too when the bias starts at the log
+    priors. Only cross-entropy smooths towards the uniform distribution: the adjusted losses
+    smooth towards the priors, which leaves the reference as it is.
+    """
+    loss = params.get("loss", "ce")
+    comparable = loss == "ce" or (
+        loss in ("logit_adjusted", "balanced_softmax") and params.get("bias_init") == "prior"
+    )
+    smoothing = float(params.get("label_smoothing", 0.0) or 0.0) if loss == "ce" else 0.0
+    return comparable, smoothing
+
+
 def _estimator_context(estimator: Any) -> dict[str, Any]:
     """What a fitted classifier knows that the diagnosis can use.
 
@@ -327,17 +343,11 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
         return context  # the reference is the prior entropy, but the priors are unknown
     if prior_bias:
         context["class_priors"] = priors
-    loss = params.get("loss", "ce")
-    comparable = loss == "ce" or (
-        loss in ("logit_adjusted", "balanced_softmax") and prior_bias
-    )
+    comparable, smoothing = _initial_loss_reference(params)
     initial = getattr(estimator, "initial_loss_", None)
     if initial is not None and comparable:
         context["initial_loss"] = float(initial)
-        # The logit-adjusted losses smooth towards the priors, which leaves the reference as
-        # it is; cross-entropy smooths towards the uniform distribution, which shifts it.
-        smoothing = params.get("label_smoothing", 0.0) or 0.0
-        context["label_smoothing"] = float(smoothing) if loss == "ce" else 0.0
+        context["label_smoothing"] = smoothing
     return context
 
 
