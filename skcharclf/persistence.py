@@ -396,6 +396,13 @@ def _rebuild_step(description: Mapping[str, Any]) -> tuple[str, Any]:
     if class_name not in allowed:
         raise ValueError(f"step {name!r} has class {class_name!r}, not one of {list(allowed)}")
     step = allowed[class_name](**_decode(description["params"]))
+    try:
+        # the constructor's own checks, bounds included: an edited file fails here, not at
+        # predict with an image of 30000 x 30000 pixels
+        step._validate_params()
+        step._check_params()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"step {name!r} has an invalid parameter: {exc}") from exc
     for key, value in _decode(description["fitted"]).items():
         if not isinstance(key, str) or not _FITTED_NAME.match(key):
             raise ValueError(f"step {name!r} has an invalid fitted attribute {key!r}")

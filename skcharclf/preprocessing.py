@@ -60,6 +60,20 @@ _METHODS = (
     "erode",
 )
 
+# Upper bounds that keep the cost of one image bounded whatever the parameters (a model file
+# edited by hand included). An output side of 1024 pixels (4 MB of float32 per image) is far
+# above what a character classifier uses (32 by default). OpenCV's filters cost
+# ksize**2 per pixel (bilateral) or ksize per pixel: windows of 31 pixels already span a whole
+# character crop. Repeated morphology reaches iterations * (ksize // 2) pixels from the centre:
+# 50 pixels removes or fills every stroke of a character.
+_MAX_SIZE = 1024
+_MAX_KSIZE = 31
+_MAX_ITERATIONS = 50
+_MAX_MORPHOLOGY_REACH = 50
+_MORPHOLOGY = ("open", "close", "dilate", "erode")
+# Pixels of one wide image of _side_by_side (64 MB in float32).
+_WIDE_PIXELS = 2**24
+
 # Non-local means windows (template 5, search 11 pixels): OpenCV's recommended 7 and 21 are
 # meant for photographs; on 32-pixel characters these are as good and 2.5 times faster.
 _NL_MEANS_WINDOWS = (5, 11)
@@ -95,7 +109,7 @@ def images_from_flat(X: object, image_shape: object = (32, 32)) -> np.ndarray:
     return unflatten(flat, shape)
 
 
-def _check_pair(value: object, name: str) -> tuple[int, int]:
+def _check_pair(value: object, name: str, maximum: int | None = None) -> tuple[int, int]:
     """Return ``value`` as a ``(height, width)`` pair of positive ints, or raise naming it."""
     if (
         len(value) != 2
@@ -104,6 +118,10 @@ def _check_pair(value: object, name: str) -> tuple[int, int]:
     ):
         raise ValueError(
             f"{name} must be a (height, width) pair of positive integers, got {value!r}."
+        )
+    if maximum is not None and max(value) > maximum:
+        raise ValueError(
+            f"{name} must be at most {maximum} pixels per side, got {tuple(value)!r}."
         )
     return int(value[0]), int(value[1])
 
@@ -206,7 +224,7 @@ class ImageResizer(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     size : tuple of (int, int), default=(32, 32)
-        Output ``(height, width)``.
+        Output ``(height, width)``, at most 1024 pixels per side.
     mode : {"pad", "stretch", "fit_height"}, default="pad"
         How the aspect ratio is treated:
 
@@ -355,7 +373,7 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         """
         if input_features is not None:
             _check_feature_names_in(self, input_features)
-        height, width = _check_pair(self.size, "size")
+        height, width = _check_pair(self.size, "size", _MAX_SIZE)
         return np.asarray(
             [f"pixel_{r}_{c}" for r in range(height) for c in range(width)], dtype=object
         )
@@ -367,7 +385,7 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         return tags
 
     def _check_params(self) -> None:
-        _check_pair(self.size, "size")
+        _check_pair(self.size, "size", _MAX_SIZE)
         if not isinstance(self.image_shape, str):
             _check_pair(self.image_shape, "image_shape")
 
@@ -464,8 +482,8 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
           swap (``"dilate"`` thins strokes, ``"open"`` fills holes in strokes); after an
           :class:`ImageResizer`, ink is always bright.
     ksize : int, default=3
-        Odd window size (>= 3) of the median, Gaussian, bilateral and morphology filters and
-        of the blur inside ``"sharpen"``.
+        Odd window size (3 to 31) of the median, Gaussian, bilateral and morphology filters
+        and of the blur inside ``"sharpen"``.
     sigma_space : float, default=0.0
         Spatial standard deviation, in pixels, of ``"gaussian"``, ``"sharpen"`` and
         ``"bilateral"``; 0 derives it from ``ksize`` as OpenCV does
@@ -484,7 +502,9 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     sharpen_amount : float, default=1.0
         Strength of ``"sharpen"``; 0 leaves the image unchanged.
     iterations : int, default=1
-        Repetitions of the morphology filters.
+        Repetitions of the morphology filters, 1 to 50. Together they reach
+        ``iterations * (ksize // 2)`` pixels from each pixel, at most 50 (e.g. ``ksize=3``
+        up to 50 times, ``ksize=5`` up to 25 times).
     image_shape : "auto" or tuple of (int, int), default="auto"
         Shape of the rows when the input is a flat batch; ``"auto"`` means square images
         (one-row images when the number of columns is not a square). Ignored for images.
@@ -529,13 +549,13 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
 
     _parameter_constraints: dict = {
         "method": [StrOptions(set(_METHODS)), list, tuple],
-        "ksize": [Interval(Integral, 3, None, closed="left")],
+        "ksize": [Interval(Integral, 3, _MAX_KSIZE, closed="both")],
         "sigma_space": [Interval(Real, 0, None, closed="left")],
         "sigma_color": [Interval(Real, 0, None, closed="neither")],
         "h": [Interval(Real, 0, None, closed="neither")],
         "threshold": [StrOptions({"otsu"}), Interval(Real, 0, 1, closed="both")],
         "sharpen_amount": [Interval(Real, 0, None, closed="left")],
-        "iterations": [Interval(Integral, 1, None, closed="left")],
+        "iterations": [Interval(Integral, 1, _MAX_ITERATIONS, closed="both")],
         "image_shape": [StrOptions({"auto"}), tuple, list],
     }
 
@@ -578,7 +598,7 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         -------
         self : Denoiser
         """
-        self._methods()
+        self._check_params()
         _read_batch(self, X, reset=True)
         return self
 
@@ -598,7 +618,7 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         X_filtered : list of ndarray, ndarray of shape (n, H, W) or (n_samples, n_features)
             Same form as ``X`` (see :meth:`transform`).
         """
-        methods = self._methods()
+        methods = self._check_params()
         images, flat = _read_batch(self, X, reset=True)
         return self._output(self._filter(images, methods), flat, X)
 
@@ -617,7 +637,7 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             ``float32`` in [0, 1]), a ``float32`` flat batch for a flat batch.
         """
         self._validate_params()
-        methods = self._methods()
+        methods = self._check_params()
         images, flat = _read_batch(self, X, reset=False)
         return self._output(self._filter(images, methods), flat, X)
 
@@ -665,8 +685,11 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-    def _methods(self) -> tuple[str, ...]:
-        """The filters to apply, with every parameter checked; raises naming a bad value."""
+    def _check_params(self) -> tuple[str, ...]:
+        """Check what the parameter constraints cannot express; return the filters to apply.
+
+        Raises a ValueError naming the bad parameter.
+        """
         if self.ksize % 2 == 0:
             raise ValueError(
                 f"ksize must be odd (a filter window has a centre pixel), got {self.ksize}."
@@ -674,16 +697,25 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         if not isinstance(self.image_shape, str):
             _check_pair(self.image_shape, "image_shape")
         if isinstance(self.method, str):
-            return (self.method,)
-        if len(self.method) == 0:
+            methods = (self.method,)
+        elif len(self.method) == 0:
             raise ValueError("method is an empty list; use method='none' to filter nothing.")
-        for position, name in enumerate(self.method):
-            if name not in _METHODS:
-                raise ValueError(
-                    f"method[{position}]={name!r} is not a Denoiser method; choose from "
-                    f"{', '.join(map(repr, _METHODS))}."
-                )
-        return tuple(self.method)
+        else:
+            for position, name in enumerate(self.method):
+                if name not in _METHODS:
+                    raise ValueError(
+                        f"method[{position}]={name!r} is not a Denoiser method; choose from "
+                        f"{', '.join(map(repr, _METHODS))}."
+                    )
+            methods = tuple(self.method)
+        reach = self.iterations * (self.ksize // 2)
+        if reach > _MAX_MORPHOLOGY_REACH and any(name in _MORPHOLOGY for name in methods):
+            raise ValueError(
+                f"iterations={self.iterations} with ksize={self.ksize} reaches {reach} pixels "
+                f"from each pixel (iterations * (ksize // 2)); the morphology filters allow at "
+                f"most {_MAX_MORPHOLOGY_REACH}: lower iterations or ksize."
+            )
+        return methods
 
     def _output(
         self, images: list[np.ndarray] | np.ndarray, flat: bool, X: object
@@ -809,9 +841,11 @@ def _side_by_side(
     per-call overhead of OpenCV, which dominates for small images, is paid once per chunk.
     Side by side rather than one above the other: OpenCV's filters pay a cost per row, which
     a tall narrow image would multiply (a 3x3 median runs about 6 times slower that way).
-    Chunks bound the memory of the wide image.
+    Chunks bound the memory of the wide image: at most ``chunk`` images and, for large
+    images or wide padding, about ``_WIDE_PIXELS`` pixels.
     """
     n, height, width = stack.shape
+    chunk = max(1, min(chunk, _WIDE_PIXELS // ((height + 2 * pad) * (width + 2 * pad))))
     out = np.empty_like(stack)
     for start in range(0, n, chunk):
         part = stack[start : start + chunk]

@@ -172,6 +172,38 @@ def test_tampered_files_are_rejected(saved, tmp_path, edit, reason):
     assert reason in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("step", "params", "message"),
+    [
+        (
+            1,
+            {"size": {"__tuple__": [30000, 30000]}},
+            "step 'resize' has an invalid parameter: size must be at most 1024 pixels per side",
+        ),
+        (
+            0,
+            {"method": "bilateral", "ksize": 10001},
+            "step 'denoise' has an invalid parameter: The 'ksize' parameter of Denoiser must be "
+            "an int in the range [3, 31]",
+        ),
+        (
+            0,
+            {"method": "erode", "iterations": 5000},
+            "The 'iterations' parameter of Denoiser must be an int in the range [1, 50]",
+        ),
+        (0, {"method": "erode", "ksize": 31, "iterations": 4}, "reaches 60 pixels"),
+        (0, {"ksize": 4}, "step 'denoise' has an invalid parameter: ksize must be odd"),
+    ],
+)
+@pytest.mark.slow
+def test_tampered_step_parameters_fail_at_load(saved, tmp_path, step, params, message):
+    # Such parameters used to load and then cost gigabytes or minutes per image at predict.
+    bad = _rewrite(saved, tmp_path / "bad.skc", lambda m: m["steps"][step]["params"].update(params))
+    with pytest.raises(ValueError, match="is not a skcharclf model file") as info:
+        load_pipeline(bad)
+    assert message in str(info.value)
+
+
 @pytest.mark.slow
 def test_damaged_file_from_another_version_says_so(saved, tmp_path):
     def edit(metadata):

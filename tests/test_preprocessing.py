@@ -220,6 +220,15 @@ def test_resizer_rejects_bad_sizes(size):
         ImageResizer(size=size).fit(ragged_uint8(2))
 
 
+def test_resizer_caps_the_output_size():
+    # (30000, 30000) used to be accepted: 3.6 GB of float32 for a single image
+    with pytest.raises(ValueError, match=r"size must be at most 1024 pixels per side, got \(30000"):
+        ImageResizer(size=(30000, 30000)).fit(ragged_uint8(2))
+    with pytest.raises(ValueError, match="size must be at most 1024"):
+        ImageResizer(size=(8, 2000)).transform(ragged_uint8(2))
+    assert ImageResizer(size=(1024, 4)).fit_transform(ragged_uint8(2)).shape == (2, 4096)
+
+
 def test_resizer_rejects_unknown_options():
     with pytest.raises(ValueError, match="The 'mode' parameter of ImageResizer must be"):
         ImageResizer(mode="crop").fit(ragged_uint8(2))
@@ -373,7 +382,7 @@ def _reference(method, k, iterations, image):
     ["median", "gaussian", "sharpen", "open", "close", "dilate", "erode", "threshold",
      "bilateral"],
 )
-@pytest.mark.parametrize(("ksize", "iterations"), [(3, 1), (5, 2)])
+@pytest.mark.parametrize(("ksize", "iterations"), [(3, 1), (5, 2), (3, 50), (31, 1)])
 def test_uint8_filters_match_one_opencv_call_per_image(method, ksize, iterations):
     images = [*ragged_uint8(25), np.full((3, 2), 9, np.uint8), np.eye(4, dtype=np.uint8) * 200]
     out = Denoiser(method=method, ksize=ksize, iterations=iterations).fit_transform(images)
@@ -486,6 +495,34 @@ def test_bad_denoiser_parameters():
         Denoiser(method="threshold", threshold=1.5).fit(images)
     with pytest.raises(ValueError, match=r"image_shape must be a \(height, width\) pair"):
         Denoiser(image_shape=(0, 3)).fit(images)
+
+
+def test_denoiser_bounds_the_cost_of_its_filters():
+    images = ragged_uint8(2)
+    # a raw cv2.error from OpenCV's median before the upper bound
+    with pytest.raises(ValueError, match=r"'ksize' parameter of Denoiser must be an int in the "
+                       r"range \[3, 31\]\. Got 10001"):
+        Denoiser(method="median", ksize=10001).fit(images)
+    with pytest.raises(ValueError, match="'ksize' parameter of Denoiser"):
+        Denoiser(method="bilateral", ksize=10001).fit_transform(images)
+    # a MemoryError (a square kernel of 2e9 pixels per side) before the upper bound
+    with pytest.raises(ValueError, match=r"'iterations' parameter of Denoiser must be an int in "
+                       r"the range \[1, 50\]"):
+        Denoiser(method="erode", iterations=10**9).fit(images)
+    with pytest.raises(ValueError, match=r"iterations=4 with ksize=31 reaches 60 pixels"):
+        Denoiser(method=["median", "close"], ksize=31, iterations=4).fit(images)
+    # the reach only limits the morphology filters
+    Denoiser(method="median", ksize=31, iterations=4).fit(images)
+
+
+def test_wide_padding_is_filtered_in_smaller_chunks(monkeypatch):
+    images = ragged_uint8(12)
+    expected = Denoiser(method="erode", iterations=20).fit_transform(images)
+    monkeypatch.setattr("skcharclf.preprocessing._WIDE_PIXELS", 5000)
+    for result, reference in zip(
+        Denoiser(method="erode", iterations=20).fit_transform(images), expected, strict=True
+    ):
+        np.testing.assert_array_equal(result, reference)
 
 
 # ---- in a pipeline -----------------------------------------------------------------------------
