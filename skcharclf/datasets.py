@@ -2,6 +2,7 @@
 
 * :func:`load_image_folder` reads a folder of image files, labelled by class sub-folder or by
   file name.
+* :func:`read_image` reads one image file as :func:`load_image_folder` does.
 * :func:`load_npz` and :func:`load_idx` read NumPy archives and the IDX files of MNIST and
   Fashion-MNIST.
 * :func:`load_digit_chars` builds a small, noisy, long-tailed set of character images from
@@ -19,7 +20,11 @@ import gzip
 import math
 import os
 import re
+import stat
+import struct
 import warnings
+import zipfile
+import zlib
 from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -38,12 +43,18 @@ __all__ = [
     "load_idx",
     "load_image_folder",
     "load_npz",
+    "read_image",
 ]
 
 _IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 
 #: The kinds of noise :func:`load_digit_chars` can add, in the order they are applied.
 NOISE_KINDS = ("shading", "strokes", "blobs", "blur", "salt_pepper")
+
+# Default pixel cap of read_image and load_image_folder: 2048 x 2048, a whole page scanned at
+# 200 dpi; a character crop has a few thousand pixels. It bounds the memory one file can take
+# (a 0.4 MB PNG can claim 20000 x 20000 pixels) before anything is decoded.
+_MAX_PIXELS = 2048 * 2048
 
 _LABEL_GROUP = "label"
 _MAX_LISTED_PATHS = 10
@@ -61,6 +72,7 @@ _MAX_LISTED_PATHS = 10
         "pattern": [str, re.Pattern],
         "extensions": [tuple, list],
         "on_error": [StrOptions({"raise", "warn", "skip"})],
+        "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
@@ -72,6 +84,7 @@ def load_image_folder(
     pattern: str | re.Pattern = r"^(?P<label>[^_]+)_",
     extensions: Sequence[str] = _IMAGE_EXTENSIONS,
     on_error: str = "raise",
+    max_pixels: int | None = _MAX_PIXELS,
     return_X_y: bool = False,
 ) -> Bunch | tuple[list[np.ndarray], np.ndarray]:
     """Load a folder of character images as gray images with their labels.
@@ -93,11 +106,16 @@ def load_image_folder(
         File extensions read, without the dot, case-insensitive. Other files, and hidden
         files whose name starts with ``"."``, are ignored.
     on_error : {"raise", "warn", "skip"}, default="raise"
-        What to do with a file that cannot be decoded as an image (or, with
-        ``labels="filename"``, whose name does not match ``pattern``): ``"raise"`` a
-        ValueError naming it, ``"warn"`` once with the number and paths of all such files and
-        leave them out, or ``"skip"`` them silently. Skipped files are listed in the result's
-        ``skipped``.
+        What to do with a file that cannot be read as an image (corrupt, empty, larger than
+        ``max_pixels``, not readable by the user, a dangling link, or not a regular file such
+        as a FIFO or a device, which is never opened) or, with ``labels="filename"``, whose
+        name does not match ``pattern``: ``"raise"`` a ValueError naming it, ``"warn"`` once
+        with the number and paths of all such files and leave them out, or ``"skip"`` them
+        silently. Skipped files are listed in the result's ``skipped``.
+    max_pixels : int or None, default=4194304
+        Largest number of pixels (height times width) of an image, 2048 x 2048 by default;
+        larger ones are unreadable files (see ``on_error``). The size is read from the file
+        header before decoding (see :func:`read_image`). None for no limit.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -141,14 +159,15 @@ def load_image_folder(
 
     See Also
     --------
+    read_image : Read one image file the same way.
     load_npz : Load images and labels from a NumPy ``.npz`` archive.
     load_idx : Load MNIST-style IDX files.
 
     Notes
     -----
-    Files are read in a deterministic order: sorted by sub-folder name, then file name. They
-    are decoded with :func:`cv2.imdecode` from the bytes on disk, which also handles
-    non-ASCII paths on every platform.
+    Files are read in a deterministic order: sorted by sub-folder name, then file name, each
+    with :func:`read_image`. They are decoded with :func:`cv2.imdecode` from the bytes on
+    disk, which also handles non-ASCII paths on every platform.
 
     Examples
     --------
@@ -174,18 +193,19 @@ def load_image_folder(
     images, names, files, skipped = [], [], [], []
     with _quiet_opencv():
         for file, label in labelled:
-            image = _read_gray(file) if label is not None else None
-            if image is None:
-                if on_error == "raise":
-                    reason = (
-                        f"its name does not match the label pattern {_pattern_text(pattern)!r}"
-                        if label is None
-                        else "it cannot be read as an image (corrupt or unsupported file)"
-                    )
+            try:
+                if label is None:
                     raise ValueError(
-                        f"{str(file)!r}: {reason}. Pass on_error='warn' or 'skip' to leave "
-                        "such files out."
+                        f"{str(file)!r}: its name does not match the label pattern "
+                        f"{_pattern_text(pattern)!r}."
                     )
+                image = read_image(file, max_pixels=max_pixels)
+            except (OSError, ValueError) as exc:
+                if on_error == "raise":
+                    raise ValueError(
+                        f"{_reason(file, exc)} Pass on_error='warn' or 'skip' to "
+                        "leave such files out."
+                    ) from exc
                 skipped.append(str(file))
                 continue
             images.append(image)
@@ -222,11 +242,20 @@ def load_image_folder(
     )
 
 
+def _reason(file: Path, exc: Exception) -> str:
+    """Why ``file`` was not read, in one sentence naming it."""
+    if isinstance(exc, OSError):
+        return f"{str(file)!r}: it cannot be opened ({exc.strerror or exc})."
+    return str(exc)
+
+
 def _image_files(folder: Path, extensions: set[str]) -> list[Path]:
+    # Everything but folders: FIFOs, devices and dangling links named like images are then
+    # reported as unreadable files instead of silently left out.
     return sorted(
         p
         for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower()[1:] in extensions
+        if not p.is_dir() and not p.name.startswith(".") and p.suffix.lower()[1:] in extensions
     )
 
 
@@ -296,18 +325,161 @@ class _quiet_opencv:
         cv2.utils.logging.setLogLevel(self._level)
 
 
-def _read_gray(file: Path) -> np.ndarray | None:
-    """Decode one image file as a 2D gray image, or return None if it cannot be decoded."""
-    buffer = np.fromfile(file, dtype=np.uint8)
-    if buffer.size == 0:
-        return None
-    try:
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        return None
+@validate_params(
+    {"path": [str, os.PathLike], "max_pixels": [Interval(Integral, 1, None, closed="left"), None]},
+    prefer_skip_nested_validation=True,
+)
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = _MAX_PIXELS) -> np.ndarray:
+    """Read one image file as a 2D gray image, as :func:`load_image_folder` reads each file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The image file: PNG, JPEG, BMP, TIFF or another format OpenCV decodes, recognised by
+        its content rather than its extension.
+    max_pixels : int or None, default=4194304
+        Refuse images with more pixels (height times width) than this; the default is 2048 x
+        2048. For PNG, JPEG, BMP and TIFF files the size is read from the file header, before
+        anything is decoded, so a small file claiming a huge image costs nothing; other formats
+        are checked after decoding. None for no limit (OpenCV's own limit of 2**30 pixels
+        remains).
+
+    Returns
+    -------
+    image : ndarray of shape (height, width)
+        The gray image. Colour images are converted with OpenCV's BGR weights, an alpha
+        channel is composited over white, and the bit depth is kept (16-bit files give
+        ``uint16`` images).
+
+    Raises
+    ------
+    ValueError
+        If ``path`` is not a regular file (a folder, FIFO, device or socket: never opened),
+        is empty, cannot be decoded as an image, or has more than ``max_pixels`` pixels; the
+        message names the file.
+    OSError
+        If the file cannot be opened (missing, a dangling link, no permission).
+
+    See Also
+    --------
+    load_image_folder : Read a folder of labelled image files.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np, cv2
+    >>> from skcharclf.datasets import read_image
+    >>> file = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+    >>> _ = cv2.imwrite(str(file), np.full((32, 20), 200, np.uint8))
+    >>> read_image(file).shape
+    (32, 20)
+    """
+    file = Path(path)
+    buffer = _read_regular_file(file)
+    if not buffer:
+        raise ValueError(f"{str(file)!r}: it is empty.")
+    if max_pixels is not None:
+        _check_pixels(file, _header_size(buffer), max_pixels)
+    with _quiet_opencv():
+        try:
+            image = cv2.imdecode(np.frombuffer(buffer, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            image = None
     if image is None or image.size == 0:
-        return None
+        raise ValueError(
+            f"{str(file)!r}: it cannot be read as an image (corrupt or unsupported file)."
+        )
+    if max_pixels is not None:
+        _check_pixels(file, image.shape[:2], max_pixels)
     return to_gray(image, order="bgr")
+
+
+def _read_regular_file(file: Path) -> bytes:
+    """The bytes of ``file``; a FIFO, device or socket is refused without being opened."""
+    if not stat.S_ISREG(file.stat().st_mode):
+        raise ValueError(f"{str(file)!r}: it is not a regular file (a FIFO, device or socket).")
+    # Non-blocking: should the file be swapped for a FIFO after the check, opening it does
+    # not wait for a writer; the check on the open file then refuses it.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    with open(os.open(file, flags), "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError(
+                f"{str(file)!r}: it is not a regular file (a FIFO, device or socket)."
+            )
+        return handle.read()
+
+
+def _check_pixels(file: Path, size: tuple[int, int] | None, max_pixels: int) -> None:
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ValueError(
+            f"{str(file)!r}: it has {size[0]} x {size[1]} pixels, more than "
+            f"max_pixels={max_pixels}; raise max_pixels if the image is meant to be that large."
+        )
+
+
+def _header_size(buffer: bytes) -> tuple[int, int] | None:
+    """``(height, width)`` from a PNG, JPEG, BMP or TIFF header; None for other formats.
+
+    A damaged header may give a wrong size or none: the decoder then rejects the file, and
+    the size of what it decodes is checked again.
+    """
+    try:
+        if buffer.startswith(b"\x89PNG\r\n\x1a\n"):
+            width, height = struct.unpack(">II", buffer[16:24])
+            return height, width
+        if buffer.startswith(b"\xff\xd8"):
+            return _jpeg_size(buffer)
+        if buffer.startswith(b"BM"):
+            if struct.unpack("<I", buffer[14:18])[0] == 12:  # OS/2 header: 16-bit sizes
+                width, height = struct.unpack("<HH", buffer[18:22])
+            else:
+                width, height = struct.unpack("<ii", buffer[18:26])
+            return abs(height), abs(width)
+        if buffer[:4] in (b"II*\0", b"MM\0*"):
+            return _tiff_size(buffer)
+    except struct.error:  # a header cut short
+        return None
+    return None
+
+
+# JPEG start-of-frame markers (they hold the image size): C0-CF but DHT, JPG and DAC.
+_JPEG_FRAMES = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(buffer: bytes) -> tuple[int, int] | None:
+    position = 2
+    while position + 4 <= len(buffer):
+        if buffer[position] != 0xFF:
+            return None
+        marker = buffer[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker in _JPEG_FRAMES:
+            height, width = struct.unpack(">HH", buffer[position + 5 : position + 9])
+            return height, width
+        if marker in (0x01, *range(0xD0, 0xDA)):  # markers without a length
+            position += 2
+            continue
+        position += 2 + struct.unpack(">H", buffer[position + 2 : position + 4])[0]
+    return None
+
+
+def _tiff_size(buffer: bytes) -> tuple[int, int] | None:
+    """The size of the first image of a TIFF file (the one OpenCV decodes)."""
+    order = "<" if buffer[:2] == b"II" else ">"
+    offset = struct.unpack(f"{order}I", buffer[4:8])[0]
+    (count,) = struct.unpack(f"{order}H", buffer[offset : offset + 2])
+    size: dict[int, int] = {}
+    for entry in range(count):
+        start = offset + 2 + 12 * entry
+        tag, kind = struct.unpack(f"{order}HH", buffer[start : start + 4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT (3) or LONG (4)
+            value = buffer[start + 8 : start + 12]
+            code, length = ("H", 2) if kind == 3 else ("I", 4)
+            size[tag] = struct.unpack(f"{order}{code}", value[:length])[0]
+    if len(size) < 2:
+        return None
+    return size[257], size[256]
 
 
 def _labels_to_target(names: list[str]) -> np.ndarray:
@@ -403,7 +575,8 @@ def load_npz(
     """
     try:
         archive = np.load(path, allow_pickle=allow_pickle)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        # BadZipFile: a damaged archive, whose message does not name the file
         raise ValueError(f"{os.fspath(path)!r} cannot be read as an .npz archive: {exc}") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise ValueError(
@@ -467,6 +640,10 @@ def _pick_key(
 def _read_member(archive: np.lib.npyio.NpzFile, key: str, path: str | os.PathLike) -> np.ndarray:
     try:
         return archive[key]
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(
+            f"array {key!r} of {os.fspath(path)!r} is damaged and cannot be read: {exc}"
+        ) from exc
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise ValueError(

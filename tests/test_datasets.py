@@ -1,9 +1,12 @@
 """Loaders (image folders, NPZ, IDX) and the built-in digit characters."""
 
 import gzip
+import os
 import re
+import struct
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 import cv2
@@ -17,6 +20,7 @@ from skcharclf.datasets import (
     load_idx,
     load_image_folder,
     load_npz,
+    read_image,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -140,6 +144,97 @@ def test_corrupt_file_skip_is_silent(with_corrupt, capfd):
     assert capfd.readouterr().err == ""  # OpenCV's own decoder warnings are silenced
 
 
+def test_unreadable_file_is_skipped(class_folders, monkeypatch):
+    # root reads any file whatever its mode, so the refusal of a chmod 000 file is mocked
+    locked = class_folders / "a" / "001.png"
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    for on_error in ("skip", "warn"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bunch = load_image_folder(class_folders, on_error=on_error)
+        assert bunch.skipped == [str(locked)] and len(bunch.data) == 4
+    with pytest.raises(ValueError, match=re.escape(f"{str(locked)!r}: it cannot be opened "
+                                                   "(Permission denied). Pass on_error=")):
+        load_image_folder(class_folders)
+
+
+def test_special_files_named_like_images_are_listed_not_opened(class_folders):
+    fifo, device, dangling = (class_folders / "a" / name for name in ("f.png", "d.png", "l.png"))
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    device.symlink_to(os.devnull)
+    dangling.symlink_to(class_folders / "gone.png")
+    bunch = load_image_folder(class_folders, on_error="skip")
+    assert bunch.skipped == [str(device), str(fifo), str(dangling)]
+    assert len(bunch.data) == 5
+    with pytest.raises(ValueError, match=re.escape(f"{str(device)!r}: it is not a regular file")):
+        load_image_folder(class_folders)
+    with pytest.raises(FileNotFoundError):
+        read_image(dangling)
+
+
+def _png_header_only_bomb(path, side=20000) -> None:
+    """A valid 1-bit PNG of ``side`` x ``side`` black pixels: a few kB on disk."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data)
+        )
+
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    rows = zlib.compress(bytes(side * (1 + side // 8)), 9)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_huge_image_is_refused_before_decoding(class_folders, monkeypatch):
+    bomb = class_folders / "b" / "bomb.png"
+    _png_header_only_bomb(bomb)
+    assert bomb.stat().st_size < 100_000  # decoded: 400 MB
+    with pytest.raises(ValueError, match=re.escape(
+        f"{str(bomb)!r}: it has 20000 x 20000 pixels, more than max_pixels=4194304"
+    )):
+        load_image_folder(class_folders)
+    bunch = load_image_folder(class_folders, on_error="skip")
+    assert bunch.skipped == [str(bomb)] and len(bunch.data) == 5
+    bomb.unlink()
+    # below the cap nothing changes; above it, the header says so without any decoding
+    assert len(load_image_folder(class_folders, max_pixels=32 * 12).data) == 5
+    monkeypatch.setattr(cv2, "imdecode", None)  # decoding would now fail with a TypeError
+    with pytest.raises(ValueError, match=r"it has 32 x 10 pixels, more than max_pixels=319"):
+        load_image_folder(class_folders, max_pixels=319)
+
+
+@pytest.mark.parametrize("extension", ["png", "jpg", "bmp", "tif"])
+def test_pixel_cap_reads_the_size_from_the_header(tmp_path, monkeypatch, extension):
+    file = tmp_path / f"x.{extension}"
+    _write(file, np.zeros((41, 29, 3), np.uint8))
+    assert read_image(file, max_pixels=41 * 29).shape == (41, 29)
+    monkeypatch.setattr(cv2, "imdecode", None)
+    with pytest.raises(ValueError, match=r"it has 41 x 29 pixels, more than max_pixels=1188"):
+        read_image(file, max_pixels=41 * 29 - 1)
+
+
+def test_read_image_errors_name_the_file(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"empty\.png': it is empty"):
+        read_image(tmp_path / "empty.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # cut short in the header
+    with pytest.raises(ValueError, match=r"bad\.png': it cannot be read as an image"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(ValueError, match="it is not a regular file"):
+        read_image(tmp_path)
+    with pytest.raises(ValueError, match="max_pixels"):
+        read_image(tmp_path / "bad.png", max_pixels=0)
+
+
 def test_empty_class_folder_is_reported(class_folders):
     (class_folders / "c").mkdir()
     with pytest.warns(UserWarning, match=r"1 class folder\(s\) without image files.*c"):
@@ -256,6 +351,20 @@ def test_npz_errors(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(ValueError, match=r"cannot be read as an \.npz archive"):
         load_npz(tmp_path / "junk.npz")
+
+
+def test_damaged_npz_names_the_file(tmp_path):
+    # BadZipFile ("File is not a zip file") without the file's name before
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ValueError, match=re.escape(f"{str(damaged)!r} cannot be read as an .npz")):
+        load_npz(damaged)
+    np.savez(damaged, X=np.arange(400, dtype=np.uint8).reshape(4, 10, 10), y=[0, 1, 0, 1])
+    content = bytearray(damaged.read_bytes())
+    content[content.index(b"X.npy") + 200] ^= 0xFF  # one flipped byte in the images: bad CRC
+    damaged.write_bytes(bytes(content))
+    with pytest.raises(ValueError, match=re.escape(f"array 'X' of {str(damaged)!r} is damaged")):
+        load_npz(damaged)
 
 
 def test_npz_ragged_images_need_allow_pickle(tmp_path):
