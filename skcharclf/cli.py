@@ -20,8 +20,10 @@ import csv
 import difflib
 import inspect
 import json
+import linecache
 import os
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -44,7 +46,30 @@ class _CommandError(Exception):
 
 # Errors the user can fix: one line, exit status 2. ImportError covers a missing optional
 # dependency (matplotlib for reports, PyYAML for YAML configs), which the message names.
-_USER_ERRORS = (_CommandError, ValueError, TypeError, OSError, ImportError)
+_USER_ERRORS = (_CommandError, OSError, ImportError)
+# Packages whose ValueError / TypeError raised by a ``raise`` statement reports bad input: the
+# checks of skcharclf and those of scikit-learn and imbalanced-learn it relies on.
+_CHECKING_PACKAGES = ("skcharclf", "sklearn", "imblearn")
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a fault in the user's input rather than a bug.
+
+    A ValueError or TypeError is the user's when a check raised it on purpose: its innermost
+    frame is a ``raise`` statement of a checking package. The same types raised by Python
+    itself (an unpacking or a call that does not fit) or by other libraries (NumPy, Keras)
+    inside skcharclf's own work are bugs to report: status 1, traceback with ``--debug``.
+    """
+    if isinstance(exc, _USER_ERRORS):
+        return True
+    if not isinstance(exc, (ValueError, TypeError)) or exc.__traceback__ is None:
+        return False
+    frame = exc.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    package = str(frame.tb_frame.f_globals.get("__name__", "")).partition(".")[0]
+    line = linecache.getline(frame.tb_frame.f_code.co_filename, frame.tb_lineno)
+    return package in _CHECKING_PACKAGES and line.lstrip().startswith("raise")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,14 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except _USER_ERRORS as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
-        return _ERROR_STATUS
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
+        if _is_user_error(exc):
+            print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+            return _ERROR_STATUS
         hint = "" if args.debug else " (run with --debug to see the traceback)"
         print(
             f"{prefix}: unexpected error: {type(exc).__name__}: {_one_line(exc)}{hint}",
@@ -522,6 +545,16 @@ def _check_writable(path_text: str, option: str) -> Path:
         raise _CommandError(f"{option} {path_text!r} is a folder; give a file name.")
     if not path.parent.is_dir():
         raise _CommandError(f"the folder of {option} {path_text!r} does not exist.")
+    try:
+        # a file the size of nothing, in the same folder: what writing the output needs
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+        if path.exists() and not os.access(path, os.W_OK):
+            raise PermissionError(13, os.strerror(13))
+    except OSError as exc:
+        raise _CommandError(
+            f"{option} {path_text!r} cannot be written ({exc.strerror or exc})."
+        ) from exc
     return path
 
 
@@ -661,7 +694,13 @@ def _read_config(path_text: str) -> dict[str, Any]:
     if not path.is_file():
         raise _CommandError(f"config file {path_text!r} does not exist.")
     suffix = path.suffix.lower()
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _CommandError(
+            f"config file {path_text!r} is not UTF-8 text (byte {exc.start} cannot be decoded); "
+            "save it as UTF-8."
+        ) from exc
     if suffix == ".json":
         try:
             config = json.loads(text)
@@ -876,10 +915,11 @@ def _read_images(path: Path, on_error: str) -> tuple[list[Path], list[np.ndarray
         raise _CommandError(f"{str(path)!r} does not exist.")
     extensions = {f".{ext}" for ext in datasets._IMAGE_EXTENSIONS}
     if path.is_dir():
+        # everything but folders: special files named like images are reported, not skipped
         files = sorted(
             file
             for file in path.rglob("*")
-            if file.is_file()
+            if not file.is_dir()
             and file.suffix.lower() in extensions
             and not any(part.startswith(".") for part in file.relative_to(path).parts)
         )
@@ -892,13 +932,18 @@ def _read_images(path: Path, on_error: str) -> tuple[list[Path], list[np.ndarray
     kept, images, skipped = [], [], []
     with datasets._quiet_opencv():
         for file in files:
-            image = datasets._read_gray(file)
-            if image is None:
+            try:
+                image = datasets.read_image(file)
+            except (OSError, ValueError) as exc:
                 if on_error == "raise":
-                    raise _CommandError(
-                        f"{str(file)!r} cannot be read as an image (corrupt or unsupported "
-                        "file); pass --on-error warn or skip to leave such files out."
+                    reason = (
+                        f"{str(file)!r}: it cannot be opened ({exc.strerror or exc})."
+                        if isinstance(exc, OSError)
+                        else str(exc)
                     )
+                    raise _CommandError(
+                        f"{reason} Pass --on-error warn or skip to leave such files out."
+                    ) from exc
                 skipped.append(str(file))
                 continue
             kept.append(file)

@@ -6,6 +6,8 @@ import csv
 import gzip
 import io
 import json
+import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -495,6 +497,96 @@ def test_unexpected_errors_exit_1_with_traceback_under_debug(data_dir, monkeypat
         err = capsys.readouterr().err
         assert err.startswith("Traceback (most recent call last):")
         assert err.endswith("skcharclf analyze: unexpected error: RuntimeError: something broke\n")
+
+
+def test_a_value_error_inside_skcharclf_is_a_bug_not_the_users(data_dir, monkeypatch, capsys):
+    # a ValueError that Python raises in skcharclf's own code (zip(..., strict=True) on rows
+    # of the wrong length) used to be reported as an input error with status 2
+    monkeypatch.setattr(
+        "skcharclf.diagnostics.analyze_dataset", lambda *a, **k: cli._table(["a"], [["x", "y"]])
+    )
+    line = _error_line(capsys, ["analyze", data_dir], status=1)
+    assert line.startswith("skcharclf analyze: unexpected error: ValueError: zip() argument 2")
+    assert line.endswith("(run with --debug to see the traceback)")
+
+
+def test_parameter_checks_at_fit_are_input_errors(data_dir, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY_CONFIG, "denoise__ksize": 10001}))
+    line = _error_line(capsys, ["train", data_dir, "--config", config, "--out", tmp_path / "m"])
+    assert line == (
+        "skcharclf train: error: The 'ksize' parameter of Denoiser must be an int in the range "
+        "[3, 31]. Got 10001 instead."
+    )
+
+
+def test_config_that_is_not_utf8(data_dir, tmp_path, capsys):
+    config = tmp_path / "config.json"
+    config.write_bytes('{"epochs": 2, "note": "café"}'.encode("latin-1"))
+    line = _error_line(capsys, ["train", data_dir, "--config", config, "--out", tmp_path / "m"])
+    assert line == (
+        f"skcharclf train: error: config file {str(config)!r} is not UTF-8 text (byte 26 "
+        "cannot be decoded); save it as UTF-8."
+    )
+
+
+def _refuse_under(monkeypatch, folder):
+    """Make ``os.open`` refuse paths under ``folder`` (root ignores read-only modes)."""
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+
+
+def test_read_only_output_folder_fails_before_training(data_dir, tmp_path, monkeypatch, capsys):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    _refuse_under(monkeypatch, read_only)
+    monkeypatch.setattr(cli, "_fit", lambda *a: pytest.fail("trained before checking --out"))
+    out = read_only / "m.skc"
+    line = _error_line(capsys, ["train", data_dir, "--out", out])
+    assert line == (
+        f"skcharclf train: error: --out {str(out)!r} cannot be written (Permission denied)."
+    )
+
+
+def test_damaged_npz_is_an_input_error(tmp_path, capsys):
+    damaged = tmp_path / "d.npz"
+    damaged.write_bytes(b"PK\x03\x04" + bytes(64))
+    line = _error_line(capsys, ["analyze", damaged])
+    assert line.startswith(f"skcharclf analyze: error: {str(damaged)!r} cannot be read as an .npz")
+
+
+def test_unopenable_and_special_files_are_skipped(tmp_path, monkeypatch, capsys):
+    root = _write_folder(tmp_path / "chars", n_per_class=3)
+    os.mkfifo(root / "box" / "fifo.png")
+    locked = root / "bar" / "000.png"
+    _refuse_under(monkeypatch, locked)
+    # the loader of train / analyze / evaluate / report
+    assert main(["analyze", str(root), "--on-error", "skip", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_samples"] == 8
+    # the reader of predict
+    with pytest.warns(UserWarning, match="2 unreadable file") as record:
+        files, images = cli._read_images(root, "warn")
+    assert len(files) == len(images) == 8
+    assert str(locked) in str(record[0].message) and "fifo.png" in str(record[0].message)
+    with pytest.raises(cli._CommandError, match=re.escape(
+        f"{str(locked)!r}: it cannot be opened (Permission denied). Pass --on-error"
+    )):
+        cli._read_images(root, "raise")
+
+
+def test_predict_refuses_a_huge_image_before_decoding(tmp_path):
+    huge = tmp_path / "huge.png"
+    assert cv2.imwrite(str(huge), np.zeros((2100, 2100), np.uint8))
+    with pytest.raises(cli._CommandError, match=re.escape(
+        f"{str(huge)!r}: it has 2100 x 2100 pixels, more than max_pixels=4194304"
+    )):
+        cli._read_images(huge, "raise")
 
 
 def test_closed_output_pipe_ends_quietly(data_dir, monkeypatch, capsys):
