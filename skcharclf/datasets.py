@@ -341,8 +341,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = _MAX_PIXELS)
         Refuse images with more pixels (height times width) than this; the default is 2048 x
         2048. For PNG, JPEG, BMP and TIFF files the size is read from the file header, before
         anything is decoded, so a small file claiming a huge image costs nothing; other formats
-        are checked after decoding. None for no limit (OpenCV's own limit of 2**30 pixels
-        remains).
+        are checked after decoding. A file of more than ``16 * max_pixels`` bytes plus 16 MiB
+        (more than 4 channels of 32 bits per pixel) is refused before it is read. None for no
+        limit (OpenCV's own limit of 2**30 pixels remains).
 
     Returns
     -------
@@ -355,8 +356,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = _MAX_PIXELS)
     ------
     ValueError
         If ``path`` is not a regular file (a folder, FIFO, device or socket: never opened),
-        is empty, cannot be decoded as an image, or has more than ``max_pixels`` pixels; the
-        message names the file.
+        is empty, cannot be decoded as an image, or has more than ``max_pixels`` pixels (or
+        bytes for that many); the message names the file.
     OSError
         If the file cannot be opened (missing, a dangling link, no permission).
 
@@ -374,7 +375,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = _MAX_PIXELS)
     (32, 20)
     """
     file = Path(path)
-    buffer = _read_regular_file(file)
+    # No image of max_pixels pixels takes more than 16 bytes a pixel (4 channels of 32 bits),
+    # plus room for metadata: a larger file is refused before it is read into memory.
+    max_bytes = None if max_pixels is None else 16 * max_pixels + 2**24
+    buffer = _read_regular_file(file, max_bytes)
     if not buffer:
         raise ValueError(f"{str(file)!r}: it is empty.")
     if max_pixels is not None:
@@ -393,10 +397,12 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = _MAX_PIXELS)
     return to_gray(image, order="bgr")
 
 
-def _read_regular_file(file: Path) -> bytes:
+def _read_regular_file(file: Path, max_bytes: int | None) -> bytes:
     """The bytes of ``file``; a FIFO, device or socket is refused without being opened."""
-    if not stat.S_ISREG(file.stat().st_mode):
+    status = file.stat()
+    if not stat.S_ISREG(status.st_mode):
         raise ValueError(f"{str(file)!r}: it is not a regular file (a FIFO, device or socket).")
+    _check_bytes(file, status.st_size, max_bytes)
     # Non-blocking: should the file be swapped for a FIFO after the check, opening it does
     # not wait for a writer; the check on the open file then refuses it.
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
@@ -405,7 +411,19 @@ def _read_regular_file(file: Path) -> bytes:
             raise ValueError(
                 f"{str(file)!r}: it is not a regular file (a FIFO, device or socket)."
             )
-        return handle.read()
+        if max_bytes is None:
+            return handle.read()
+        content = handle.read(max_bytes + 1)  # the file may have grown since the check
+        _check_bytes(file, len(content), max_bytes)
+        return content
+
+
+def _check_bytes(file: Path, size: int, max_bytes: int | None) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(
+            f"{str(file)!r}: it has more bytes ({size}) than any image of max_pixels pixels "
+            "takes; raise max_pixels if the image is meant to be that large."
+        )
 
 
 def _check_pixels(file: Path, size: tuple[int, int] | None, max_pixels: int) -> None:

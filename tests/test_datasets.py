@@ -233,6 +233,9 @@ def test_read_image_errors_name_the_file(tmp_path):
         read_image(tmp_path)
     with pytest.raises(ValueError, match="max_pixels"):
         read_image(tmp_path / "bad.png", max_pixels=0)
+    (tmp_path / "big.png").write_bytes(bytes(16 * 100 + 2**24 + 1))
+    with pytest.raises(ValueError, match=r"big\.png': it has more bytes \(16778817\) than any"):
+        read_image(tmp_path / "big.png", max_pixels=100)
 
 
 def test_empty_class_folder_is_reported(class_folders):
