@@ -38,6 +38,8 @@ __all__ = ["main"]
 _ERROR_STATUS = 2
 _UNEXPECTED_STATUS = 1
 _INTERRUPTED_STATUS = 130
+# the default of skcharclf.datasets.read_image (not imported here: --help stays fast)
+_MAX_PIXELS = 2048 * 2048
 
 
 class _CommandError(Exception):
@@ -456,6 +458,7 @@ def _data_options() -> argparse.ArgumentParser:
         "names (default: %(default)s)",
     )
     _add_on_error_option(group)
+    _add_max_pixels_option(group)
     group.add_argument(
         "--idx-labels",
         metavar="FILE",
@@ -481,6 +484,17 @@ def _add_on_error_option(group: Any) -> None:
     )
 
 
+def _add_max_pixels_option(group: Any) -> None:
+    group.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=_MAX_PIXELS,
+        metavar="N",
+        help="image files with more pixels (height x width) are unreadable; checked in the "
+        "file header before decoding (default: %(default)s, 2048 x 2048)",
+    )
+
+
 def _load_labelled(
     path_text: str, args: argparse.Namespace, *, idx_labels: str | None = None
 ) -> tuple[Any, np.ndarray]:
@@ -492,7 +506,11 @@ def _load_labelled(
         raise _CommandError(f"data {path_text!r} does not exist.")
     if path.is_dir():
         return datasets.load_image_folder(
-            path, labels=args.labels, on_error=args.on_error, return_X_y=True
+            path,
+            labels=args.labels,
+            on_error=args.on_error,
+            max_pixels=args.max_pixels,
+            return_X_y=True,
         )
     if path.suffix.lower() in {f".{ext}" for ext in datasets._IMAGE_EXTENSIONS}:
         raise _CommandError(
@@ -882,12 +900,13 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
     predict.add_argument("--output", metavar="CSV", help="file to write (default: stdout)")
     _add_on_error_option(predict)
+    _add_max_pixels_option(predict)
     predict.set_defaults(func=_run_predict)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     output = None if args.output is None else _check_writable(args.output, "--output")
-    files, images = _read_images(Path(args.images), args.on_error)
+    files, images = _read_images(Path(args.images), args.on_error, args.max_pixels)
     model = _load_model(args.model)
     classes = np.asarray(model.classes_).tolist()
     header = ["path", "prediction"]
@@ -907,7 +926,9 @@ def _run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_images(path: Path, on_error: str) -> tuple[list[Path], list[np.ndarray]]:
+def _read_images(
+    path: Path, on_error: str, max_pixels: int = _MAX_PIXELS
+) -> tuple[list[Path], list[np.ndarray]]:
     """The image files under ``path`` (recursively, sorted) and their gray images."""
     from skcharclf import datasets
 
@@ -933,7 +954,7 @@ def _read_images(path: Path, on_error: str) -> tuple[list[Path], list[np.ndarray
     with datasets._quiet_opencv():
         for file in files:
             try:
-                image = datasets.read_image(file)
+                image = datasets.read_image(file, max_pixels=max_pixels)
             except (OSError, ValueError) as exc:
                 if on_error == "raise":
                     reason = (

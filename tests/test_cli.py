@@ -580,6 +580,12 @@ def test_unopenable_and_special_files_are_skipped(tmp_path, monkeypatch, capsys)
         cli._read_images(root, "raise")
 
 
+def test_max_pixels_option(data_dir, capsys):
+    line = _error_line(capsys, ["analyze", data_dir, "--max-pixels", "159"])
+    assert "it has 16 x 10 pixels, more than max_pixels=159" in line
+    assert main(["analyze", str(data_dir), "--max-pixels", "160"]) == 0
+
+
 def test_predict_refuses_a_huge_image_before_decoding(tmp_path):
     huge = tmp_path / "huge.png"
     assert cv2.imwrite(str(huge), np.zeros((2100, 2100), np.uint8))
@@ -587,6 +593,7 @@ def test_predict_refuses_a_huge_image_before_decoding(tmp_path):
         f"{str(huge)!r}: it has 2100 x 2100 pixels, more than max_pixels=4194304"
     )):
         cli._read_images(huge, "raise")
+    assert cli._read_images(huge, "raise", max_pixels=2100 * 2100)[1][0].shape == (2100, 2100)
 
 
 def test_closed_output_pipe_ends_quietly(data_dir, monkeypatch, capsys):
