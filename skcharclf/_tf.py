@@ -2,15 +2,20 @@
 
 TensorFlow is imported lazily (``import skcharclf`` stays fast and light) and only through
 :func:`import_keras`, which first silences TensorFlow's C++ and absl start-up logging. A user who
-sets ``TF_CPP_MIN_LOG_LEVEL`` themselves keeps their value.
+sets ``TF_CPP_MIN_LOG_LEVEL`` themselves keeps their value. Some start-up lines (absl's preamble,
+the oneDNN notice) are printed before that variable is read: the first import runs inside
+:func:`skcharclf._quiet.filtered_stderr`, which hides those known lines and shows any other.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from typing import Any
+
+from ._quiet import TENSORFLOW_START_UP_NOISE, filtered_stderr
 
 __all__ = ["import_keras", "limit_threads"]
 
@@ -18,15 +23,22 @@ _threads_set = False
 
 
 def import_keras() -> Any:
-    """Import Keras (TensorFlow backend by default) with TensorFlow's log spam silenced."""
+    """Import Keras (TensorFlow backend by default) with TensorFlow's log spam silenced.
+
+    The first call hides TensorFlow's known start-up lines on file descriptor 2 (see
+    :mod:`skcharclf._quiet`); ``TF_CPP_MIN_LOG_LEVEL=0`` in the environment shows them all.
+    """
+    show_all = os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    with warnings.catch_warnings():
+    first_import = "keras" not in sys.modules
+    noise = TENSORFLOW_START_UP_NOISE if first_import and not show_all else ()
+    with filtered_stderr(noise), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=FutureWarning)
         import keras
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # already loaded by Keras: its start-up lines are behind us
 
         tf.get_logger().setLevel(logging.ERROR)
         try:

@@ -36,6 +36,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from skcharclf._images import to_gray
+from skcharclf._quiet import IMAGE_DECODER_NOISE, filtered_stderr
 
 __all__ = [
     "NOISE_KINDS",
@@ -315,14 +316,23 @@ def _pattern_text(pattern: str | re.Pattern) -> str:
 
 
 class _quiet_opencv:
-    """Silence OpenCV's decoder messages while reading: the loader reports bad files itself."""
+    """Silence OpenCV's decoder messages while reading: the loader reports bad files itself.
+
+    OpenCV's own log goes silent; libpng and libjpeg write to file descriptor 2 directly, so
+    their lines are filtered there (:mod:`skcharclf._quiet`). Enter it once per batch of files.
+    """
 
     def __enter__(self) -> None:
         self._level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        self._stderr = filtered_stderr(IMAGE_DECODER_NOISE)
+        self._stderr.__enter__()
 
     def __exit__(self, *exc: object) -> None:
-        cv2.utils.logging.setLogLevel(self._level)
+        try:
+            self._stderr.__exit__(*exc)
+        finally:
+            cv2.utils.logging.setLogLevel(self._level)
 
 
 @validate_params(
