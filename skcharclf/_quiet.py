@@ -70,6 +70,7 @@ IMAGE_DECODER_NOISE = tuple(
 
 _STDERR_FD = 2
 _lock = threading.RLock()
+_per_thread = threading.local()
 
 
 @contextmanager
@@ -84,10 +85,13 @@ def filtered_stderr(noise: Sequence[re.Pattern[str]]) -> Iterator[None]:
 
     Notes
     -----
-    Process-global: see the module docstring. Nested uses (in the same thread) compose: the
-    inner block replays into the outer one's capture.
+    Process-global: see the module docstring. Nested uses in the same thread compose: an
+    inner block whose patterns an outer one already drops costs nothing (a loader wraps a whole
+    batch of files, each of which is read with its own ``filtered_stderr``); any other inner
+    block replays into the outer one's capture.
     """
-    if not noise:
+    active = _active_noise()
+    if not noise or any(set(noise) <= outer for outer in active):
         yield
         return
     with _lock:
@@ -106,9 +110,11 @@ def filtered_stderr(noise: Sequence[re.Pattern[str]]) -> Iterator[None]:
                 try:
                     os.dup2(capture.fileno(), _STDERR_FD)
                     redirected = True
+                    active.append(set(noise))
                     yield
                 finally:
                     if redirected:
+                        active.pop()
                         _flush_stderr()
                         os.dup2(saved, _STDERR_FD)
                     if report_crashes:
@@ -117,6 +123,13 @@ def filtered_stderr(noise: Sequence[re.Pattern[str]]) -> Iterator[None]:
                     _write_all(_STDERR_FD, _without_noise(capture.read(), noise))
         finally:
             os.close(saved)
+
+
+def _active_noise() -> list[set[re.Pattern[str]]]:
+    """The pattern sets of this thread's enclosing ``filtered_stderr`` blocks, outermost first."""
+    if not hasattr(_per_thread, "noise"):
+        _per_thread.noise = []
+    return _per_thread.noise
 
 
 def _without_noise(data: bytes, noise: Sequence[re.Pattern[str]]) -> bytes:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from skcharclf._quiet import IMAGE_DECODER_NOISE, TENSORFLOW_START_UP_NOISE, filtered_stderr
-from skcharclf.datasets import load_image_folder
+from skcharclf.datasets import load_image_folder, read_image
 
 ABSL_PREAMBLE = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
@@ -178,6 +178,16 @@ def test_filtered_stderr_restores_fd_2_on_exception(capfd):
     assert capfd.readouterr().err == "shown\nafter\n"
 
 
+def test_nested_blocks_compose(capfd):
+    with filtered_stderr(IMAGE_DECODER_NOISE):
+        with filtered_stderr(IMAGE_DECODER_NOISE):  # already covered: no second capture
+            os.write(2, b"libpng error: inner\ninner shown\n")
+        with filtered_stderr(TENSORFLOW_START_UP_NOISE):
+            os.write(2, (ABSL_PREAMBLE + "\nlibpng warning: tf block\ntf block shown\n").encode())
+        os.write(2, b"libpng error: outer\nouter shown\n")
+    assert capfd.readouterr().err == "inner shown\ntf block shown\nouter shown\n"
+
+
 def _corrupt_png() -> bytes:
     image = np.random.default_rng(0).integers(0, 256, (16, 16), dtype=np.uint8)
     data = bytearray(cv2.imencode(".png", image)[1].tobytes())
@@ -207,6 +217,10 @@ def test_corrupt_png_leaves_nothing_on_stderr(tmp_path, capfd):
 
     with pytest.warns(UserWarning, match=r"1 file\(s\) skipped.*bad\.png"):
         load_image_folder(tmp_path, on_error="warn")
+    assert capfd.readouterr().err == ""
+
+    with pytest.raises(ValueError, match="cannot be read as an image"):
+        read_image(tmp_path / "a" / "bad.png")
     assert capfd.readouterr().err == ""
 
 
