@@ -10,10 +10,31 @@ Two forms of data travel through a pipeline:
   dark background. It is what :class:`~skcharclf.ImageResizer` returns and what every later step
   (samplers, classifiers, scikit-learn estimators) consumes.
 
-:func:`check_image_batch` turns every accepted image batch into 2D arrays of one *working dtype*:
-``uint8`` (0-255) when the batch is 8-bit, so OpenCV runs on its fastest path, and ``float32`` in
-[0, 1] otherwise. :func:`check_flat_batch` and :func:`resolve_image_shape` do the same for flat
-batches. Every error names the sample at fault.
+Each image is scaled to [0, 1] by a rule that reads **that image only** (its dtype and, for
+dtypes without a fixed range, its own values), never its batch-mates, so an image gives the
+same result alone, in any batch and at any position:
+
+* ``uint8``: divided by 255; ``uint16``: divided by 65535; ``bool``: ``False`` is 0, ``True``
+  is 1.
+* other integer dtypes (``int8`` ... ``int64``, ``uint32``, ``uint64``): an image whose values
+  all lie in 0-255 is read as 8-bit (divided by 255), one whose maximum is in 256-65535 as
+  16-bit (divided by 65535); larger values are an error.
+* floats: an image whose maximum is at most 1 is read as [0, 1], one whose maximum is in
+  (1, 255] as 0-255 (divided by 255); a larger maximum is an error, being neither.
+* negative values, NaN and infinities are errors. Every error names the sample.
+
+The rule reads values only where the dtype leaves the scale open, and then it decides on the
+image's maximum. Two consequences are documented rather than guessed around: a float image
+meant as 0-255 whose maximum is 1 or less (an almost black image) is read as [0, 1], and a
+[0, 1] image that overshoots 1 (after cubic interpolation or sharpening, say) is read as 0-255
+and comes out almost black; clip such images to [0, 1] first, or give them a dtype with a fixed
+range (``uint8``, ``uint16``) to state the scale. Likewise an ``int32`` image of 16-bit data
+whose values all stay within 0-255 is read as 8-bit: convert 16-bit data to ``uint16``.
+
+:func:`check_image_batch` turns every accepted image batch into 2D arrays of a *working dtype*,
+chosen per image: ``uint8`` (0-255) for ``uint8`` and ``bool`` images, so OpenCV runs on its
+fastest path, and ``float32`` in [0, 1] for every other dtype. :func:`check_flat_batch` and
+:func:`resolve_image_shape` do the same for flat batches. Every error names the sample at fault.
 """
 
 from __future__ import annotations
@@ -30,8 +51,10 @@ __all__ = [
     "check_flat_batch",
     "check_image_batch",
     "estimate_background",
+    "full_scale",
     "is_flat_batch",
     "resolve_image_shape",
+    "split_working_dtypes",
     "to_gray",
     "unflatten",
 ]
@@ -47,7 +70,9 @@ def to_gray(image: np.ndarray, *, order: str = "rgb", index: int | None = None) 
     ----------
     image : ndarray
         The image. An alpha channel is composited over a white background, so a dark
-        character drawn on a transparent canvas stays a dark character on a light one.
+        character drawn on a transparent canvas stays a dark character on a light one;
+        opaque is the image's full-scale value under the scaling rule of this module
+        (255 for ``uint8``, 65535 for ``uint16``, 1 or 255 for floats ...).
     order : {"rgb", "bgr"}, default="rgb"
         Channel order of colour images: NumPy / PIL / matplotlib use RGB, OpenCV's
         ``imread`` returns BGR.
@@ -74,7 +99,7 @@ def to_gray(image: np.ndarray, *, order: str = "rgb", index: int | None = None) 
     colour = image[:, :, :3].astype(np.float64)
     gray = colour @ weights
     if image.shape[2] == 4:
-        white = _dtype_max(image.dtype, image)
+        white = full_scale(image, index)
         alpha = image[:, :, 3].astype(np.float64) / white
         gray = gray * alpha + white * (1.0 - alpha)
     if np.issubdtype(image.dtype, np.integer):
@@ -82,13 +107,78 @@ def to_gray(image: np.ndarray, *, order: str = "rgb", index: int | None = None) 
     return gray
 
 
-def _dtype_max(dtype: np.dtype, image: np.ndarray) -> float:
-    """Full-scale value of an image: the dtype's maximum for integers, 1 or 255 for floats."""
-    if dtype == np.bool_:
+def _own_scale(dtype: np.dtype) -> float | None:
+    """The full scale stated by the dtype itself (either byte order), ``None`` if it states none."""
+    if dtype.kind == "b":
         return 1.0
-    if np.issubdtype(dtype, np.integer):
-        return float(np.iinfo(dtype).max) if dtype in (np.uint8, np.uint16) else 255.0
-    return 255.0 if image.size and float(np.nanmax(image)) > 1.0 else 1.0
+    if dtype.kind == "u" and dtype.itemsize <= 2:
+        return 255.0 if dtype.itemsize == 1 else 65535.0
+    return None
+
+
+def full_scale(image: np.ndarray, index: int | None = None) -> float:
+    """The value that stands for full intensity in one image, read from that image alone.
+
+    ``uint8``: 255, ``uint16``: 65535, ``bool``: 1. Other integers: 255 when the image's
+    values all lie in 0-255, else 65535. Floats: 1 when the image's maximum is at most 1,
+    else 255. See the module docstring for the rule and its edge cases.
+
+    Parameters
+    ----------
+    image : ndarray
+        One image, 2D or 3D (all its channels are read).
+    index : int, optional
+        Position of the image in its batch, quoted in error messages.
+
+    Returns
+    -------
+    scale : float
+
+    Raises
+    ------
+    ValueError
+        For NaN or infinite values, negative values, floats above 255 and integers above
+        65535; the message names the sample.
+    """
+    scale = _own_scale(image.dtype)
+    if scale is not None:
+        return scale
+    # NaN and infinities show in the extremes, which spares a pass of isfinite.
+    low, high = float(image.min()), float(image.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{_sample(index)} contains NaN or infinite values.")
+    return _scale_of_range(low, high, np.issubdtype(image.dtype, np.floating), index)
+
+
+def _sample(index: int | None) -> str:
+    return "the image" if index is None else f"sample {index}"
+
+
+def _scale_of_range(low: float, high: float, is_float: bool, index: int | None) -> float:
+    """:func:`full_scale` of an image of a dtype without a fixed range, from its extremes."""
+    if low < 0:
+        raise ValueError(
+            f"{_sample(index)} has negative values (min {low:g}); image intensities must be "
+            "non-negative (0-1 or 0-255 for floats, the dtype's range for integers)."
+        )
+    if is_float:
+        if high <= 1.0:
+            return 1.0
+        if high <= 255.0:
+            return 255.0
+        raise ValueError(
+            f"{_sample(index)} is a float image with values up to {high:g}: float images must "
+            "be in [0, 1] or 0-255, so its scale is unknown; divide it by its full-scale "
+            "value (e.g. image / 65535 for 16-bit data) or convert it to uint16."
+        )
+    if high <= 255:
+        return 255.0
+    if high <= 65535:
+        return 65535.0
+    raise ValueError(
+        f"{_sample(index)} has values up to {high:g}, beyond the 16-bit range 0-65535; "
+        "divide it by its full-scale value to get floats in [0, 1]."
+    )
 
 
 def _as_sample_array(sample: object, index: int) -> np.ndarray:
@@ -156,16 +246,18 @@ def _split_batch(X: object) -> tuple[list[np.ndarray], bool]:
 def check_image_batch(
     X: object, *, order: str = "rgb", dense: bool | None = None
 ) -> list[np.ndarray] | np.ndarray:
-    """Validate an image batch and convert it to gray images of one working dtype.
+    """Validate an image batch and convert it to gray images in their working dtypes.
 
     Parameters
     ----------
     X : sequence of array-like or ndarray
         A list / tuple / 1-D object array of 2D or 3D images (possibly of different sizes),
         a 3D array ``(n, H, W)`` or a 4D array ``(n, H, W, C)`` with ``C`` in {1, 3, 4}.
-        Colour images are converted to gray; ``uint8`` and ``bool`` images become ``uint8``;
-        every other dtype becomes ``float32`` in [0, 1] with one scale for the whole batch
-        (``uint16`` and integers above 255 by 65535, floats above 1 by 255).
+        Colour images are converted to gray; ``uint8`` and ``bool`` images become ``uint8``
+        (``True`` is 255); every other image becomes ``float32`` in [0, 1], scaled by a rule
+        that reads that image alone: ``uint16`` by 65535, other integers by 255 when their
+        values lie in 0-255 and by 65535 otherwise, floats as they are when their maximum is
+        at most 1 and by 255 otherwise (see :func:`full_scale` and the module docstring).
     order : {"rgb", "bgr"}, default="rgb"
         Channel order of colour images.
     dense : bool, optional
@@ -176,7 +268,9 @@ def check_image_batch(
     Returns
     -------
     images : list of ndarray or ndarray of shape (n, H, W)
-        2D images, all ``uint8`` (0-255) or all ``float32`` (0-1).
+        2D images, each ``uint8`` (0-255) or ``float32`` (0-1) after its own dtype: a list
+        may mix the two. A 3D array has one dtype: ``float32`` when the images' dtypes
+        differ.
 
     Raises
     ------
@@ -184,15 +278,15 @@ def check_image_batch(
         For non-numeric data or junk in an object array; the message names the sample.
     ValueError
         For an empty batch, a sample that is not 2D/3D, an empty image, NaN/inf values,
-        negative values or values out of 16-bit range; the message names the sample.
+        negative values, floats above 255 or integers above 65535; the message names the
+        sample.
     """
     fast = _fast_gray_batch(X)
     if fast is not None:
         grays, was_dense = fast
     else:
         samples, was_dense = _split_batch(X)
-        grays = [to_gray(sample, order=order, index=i) for i, sample in enumerate(samples)]
-        grays = _to_working_dtype(grays, [s.dtype for s in samples])
+        grays = [_working_image(sample, order, i) for i, sample in enumerate(samples)]
     if dense is None:
         dense = was_dense
     if isinstance(grays, np.ndarray):
@@ -205,7 +299,36 @@ def check_image_batch(
             f"the images have {len(shapes)} different sizes; resize them first "
             "(ImageResizer) to get one array."
         )
+    if split_working_dtypes(grays) is not None:
+        grays = [as_float01(g) for g in grays]
     return np.stack(grays)
+
+
+def split_working_dtypes(
+    images: list[np.ndarray] | np.ndarray,
+) -> list[tuple[list[int], list[np.ndarray]]] | None:
+    """Group the images of a checked batch by working dtype; ``None`` when they share one.
+
+    Steps that run one code path per dtype (OpenCV's 8-bit or float functions) handle each
+    group on its own, so that an image's result never depends on the dtypes of its
+    batch-mates.
+
+    Returns
+    -------
+    groups : list of (indices, images), or None
+        The positions and the images of each working dtype, in order of first appearance.
+    """
+    if isinstance(images, np.ndarray):
+        return None
+    first = images[0].dtype
+    if all(image.dtype is first for image in images):
+        return None
+    groups: dict[np.dtype, tuple[list[int], list[np.ndarray]]] = {}
+    for i, image in enumerate(images):
+        index, members = groups.setdefault(image.dtype, ([], []))
+        index.append(i)
+        members.append(image)
+    return list(groups.values()) if len(groups) > 1 else None
 
 
 _UINT8 = np.dtype(np.uint8)
@@ -216,9 +339,10 @@ def _fast_gray_batch(X: object) -> tuple[list[np.ndarray] | np.ndarray, bool] | 
     """Check the common batches without per-sample work; ``None`` means "take the full path".
 
     A list or tuple of non-empty 2D ``uint8`` arrays is returned as a list of the same arrays,
-    a dense non-empty 3D gray array is checked and scaled with whole-array operations. Any
-    batch these cheap tests cannot vouch for (including every invalid one) goes through the
-    per-sample path, which names the sample at fault.
+    a dense non-empty 3D gray array is checked and scaled with whole-array operations (one
+    minimum and maximum per image, one scale per image). Any batch these cheap tests cannot
+    vouch for (including every invalid one) goes through the per-sample path, which names the
+    sample at fault.
     """
     if isinstance(X, (list, tuple)):
         # ``dtype is`` rather than ``==`` and a module-level ``_NDARRAY``: this loop is the
@@ -238,66 +362,43 @@ def _fast_gray_batch(X: object) -> tuple[list[np.ndarray] | np.ndarray, bool] | 
         return None
     if X.dtype == np.uint8:
         return X, True
-    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-        return None
-    low, high = float(X.min()), float(X.max())
-    if low < 0 or high > 65535:
-        return None
-    scale = _batch_scale(high, [X.dtype])
+    scales = _own_scale(X.dtype)
+    if scales is None:
+        is_float = np.issubdtype(X.dtype, np.floating)
+        # NaN and infinities show in the extremes, which spares a pass of isfinite.
+        low, high = float(X.min()), float(X.max())
+        finite = math.isfinite(low) and math.isfinite(high)
+        if not finite or low < 0 or high > (255 if is_float else 65535):
+            return None
+        # _scale_of_range image by image: the largest value of the lower reading, its
+        # scale and the scale above it. Only a batch that exceeds it needs each image's max.
+        bound, below, above = (1.0, 1.0, 255.0) if is_float else (255.0, 255.0, 65535.0)
+        if high <= bound:
+            scales = below
+        else:
+            scales = np.where(X.reshape(len(X), -1).max(axis=1) <= bound, below, above)
     images = X.astype(np.float32)
-    if scale != 1.0:
-        images *= np.float32(1.0 / scale)
+    scales = np.asarray(scales, np.float32)
+    if (scales != 1.0).any():
+        # Multiplying by the float32 reciprocal, as _working_image does: the same bits.
+        images *= (np.float32(1.0) / scales).reshape(-1, 1, 1)
     return images, True
 
 
-_OWN_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.bool_): 1.0}
-
-
-def _batch_scale(high: float, dtypes: list[np.dtype]) -> float:
-    """Full-scale value dividing a non-8-bit batch whose largest value is ``high``."""
-    if any(dt == np.uint16 for dt in dtypes) or high > 255:
-        return 65535.0
-    if all(np.issubdtype(dt, np.integer) or dt == np.bool_ for dt in dtypes) or high > 1.0:
-        return 255.0
-    return 1.0
-
-
-def _to_working_dtype(grays: list[np.ndarray], dtypes: list[np.dtype]) -> list[np.ndarray]:
-    """Convert gray images to ``uint8`` or ``float32`` [0, 1] with one scale for the batch."""
-    if all(dt in (np.uint8, np.bool_) for dt in dtypes):
-        return [g.view(np.uint8) if g.dtype == np.bool_ else g for g in _bools_to_255(grays)]
-    # uint8, uint16 and bool carry their own full scale; other dtypes share one batch scale
-    # inferred from their largest value, so a batch mixing bit depths stays consistent.
-    high = -np.inf
-    for i, (g, dt) in enumerate(zip(grays, dtypes, strict=True)):
-        if np.issubdtype(g.dtype, np.floating) and not np.isfinite(g).all():
-            raise ValueError(f"sample {i} contains NaN or infinite values.")
-        g_min = float(g.min())
-        if g_min < 0:
-            raise ValueError(
-                f"sample {i} has negative values (min {g_min:g}); image intensities must be "
-                "non-negative (0-1 or 0-255 for floats, the dtype's range for integers)."
-            )
-        if dt not in _OWN_SCALE:
-            high = max(high, float(g.max()))
-    if high > 65535:
-        raise ValueError(
-            f"image values reach {high:g}, beyond the 16-bit range 0-65535; rescale them."
-        )
-    others = [dt for dt in dtypes if dt not in _OWN_SCALE]
-    shared_scale = _batch_scale(high, others) if others else 1.0
-    out = []
-    for g, dt in zip(grays, dtypes, strict=True):
-        scale = _OWN_SCALE.get(dt, shared_scale)
-        f = g.astype(np.float32)
-        if scale != 1.0:
-            f *= np.float32(1.0 / scale)
-        out.append(f)
-    return out
-
-
-def _bools_to_255(grays: list[np.ndarray]) -> list[np.ndarray]:
-    return [g.astype(np.uint8) * np.uint8(255) if g.dtype == np.bool_ else g for g in grays]
+def _working_image(sample: np.ndarray, order: str, index: int) -> np.ndarray:
+    """One checked sample as a 2D image of its working dtype, scaled by its own rule."""
+    gray = to_gray(sample, order=order, index=index)
+    if gray.dtype == np.uint8:
+        return gray
+    if gray.dtype == np.bool_:
+        return gray.astype(np.uint8) * np.uint8(255)
+    # The scale is read from the sample itself, every channel included: a colour image's
+    # gray values can be far below its full scale.
+    scale = full_scale(sample, index)
+    image = gray.astype(np.float32)
+    if scale != 1.0:
+        image *= np.float32(1.0) / np.float32(scale)
+    return image
 
 
 def as_float01(image: np.ndarray) -> np.ndarray:

@@ -1127,7 +1127,8 @@ class _ImageFeatures:
 def _image_features(images: list[np.ndarray]) -> _ImageFeatures:
     """Compute every per-image statistic, vectorised over the images of each size."""
     n = len(images)
-    scale = np.float32(255.0 if images[0].dtype == np.uint8 else 1.0)
+    # Each image in its own working dtype: uint8 (0-255) or float32 (0-1).
+    scales = np.array([255.0 if im.dtype == np.uint8 else 1.0 for im in images], np.float32)
     heights = np.array([im.shape[0] for im in images])
     widths = np.array([im.shape[1] for im in images])
     hashes = [_image_hash(im) for im in images]
@@ -1140,7 +1141,8 @@ def _image_features(images: list[np.ndarray]) -> _ImageFeatures:
     for i, im in enumerate(images):
         sizes.setdefault(im.shape, []).append(i)
     for index in sizes.values():
-        stack = np.stack([images[i] for i in index]).astype(np.float32) / scale
+        stack = np.stack([images[i] for i in index]).astype(np.float32)
+        stack /= scales[index, None, None]
         background[index] = _border_median(stack)
         # Bright ink on dark, as ImageResizer(polarity="auto") makes it, so that an inverted
         # copy of an image still matches and thumbnails compare ink with ink.

@@ -34,6 +34,7 @@ from skcharclf._images import (
     check_image_batch,
     is_flat_batch,
     resolve_image_shape,
+    split_working_dtypes,
     unflatten,
 )
 
@@ -132,8 +133,9 @@ def _read_batch(
     """Validate ``X`` as a flat or an image batch; return its 2D images and whether it was flat.
 
     A flat batch goes through ``validate_data`` (``n_features_in_`` bookkeeping, the usual
-    scikit-learn errors) and is then checked as a dense image batch, so the intensity rules of
-    the image contract (``uint8`` by 255, floats above 1 by 255, ...) hold for both forms.
+    scikit-learn errors) and is then checked as a dense image batch, so the intensity rule of
+    the image contract (each row scaled by its own dtype and values, see
+    :mod:`skcharclf._images`) holds for both forms.
     """
     if (
         not isinstance(X, (list, tuple, np.ndarray))
@@ -263,9 +265,16 @@ class ImageResizer(TransformerMixin, BaseEstimator):
     Notes
     -----
     The transformer is stateless: :meth:`fit` only checks its input, so the same resizing
-    applies to any later batch. 8-bit input is resized as ``uint8`` (OpenCV's fastest path)
-    and divided by 255 once at the end. Images of the same size share their scaling geometry
-    and are handled as one group; the result is identical to resizing one image at a time.
+    applies to any later batch. Each image is brought to [0, 1] by a rule that reads that
+    image alone: ``uint8`` by 255, ``uint16`` by 65535, ``bool`` to {0, 1}, other integers by
+    255 (values within 0-255) or 65535, floats as they are (maximum at most 1) or by 255
+    (maximum up to 255); negative, NaN, infinite and larger values are errors naming the
+    sample (details in :mod:`skcharclf._images`). Its background, padding and polarity are
+    read from its own border too, so an output row never depends on the other images of the
+    batch, their order or their number. 8-bit input is resized as ``uint8`` (OpenCV's fastest
+    path) and divided by 255 once at the end. Images of the same size share their scaling
+    geometry and are handled as one group; the result is identical to resizing one image at
+    a time.
 
     Examples
     --------
@@ -419,6 +428,13 @@ class ImageResizer(TransformerMixin, BaseEstimator):
     def _resize(self, images: list[np.ndarray] | np.ndarray) -> np.ndarray:
         out_h, out_w = self.size
         n = len(images)
+        groups = split_working_dtypes(images)
+        if groups is not None:
+            # 8-bit and float images each take their own path, as they would alone.
+            result = np.empty((n, out_h * out_w), np.float32)
+            for index, members in groups:
+                result[index] = self._resize(members)
+            return result
         dtype = images[0].dtype
         top = 255 if dtype == np.uint8 else 1.0
         canvas = np.empty((n, out_h, out_w), dtype)
@@ -524,9 +540,13 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     Notes
     -----
     The output has the form of the input: a sequence gives a list (sizes kept), a 3D or 4D
-    array a 3D array, a flat batch a flat ``float32`` batch. Image batches keep the working
-    dtype of :func:`~skcharclf._images.check_image_batch`: ``uint8`` stays ``uint8`` (the
-    fastest path) and everything else is ``float32`` in [0, 1]. ``"nl_means"``, Otsu's
+    array a 3D array, a flat batch a flat ``float32`` batch. Each image keeps the working
+    dtype of :func:`~skcharclf._images.check_image_batch`, chosen from its own dtype:
+    ``uint8`` and ``bool`` images are ``uint8`` (the fastest path), every other image is
+    ``float32`` in [0, 1], scaled by a rule that reads that image alone (``uint16`` by 65535,
+    other integers by 255 or 65535, floats as they are up to 1 and by 255 up to 255; see
+    :class:`ImageResizer`). A list mixing the two comes back mixed, and each image is
+    filtered exactly as it would be alone. ``"nl_means"``, Otsu's
     ``"threshold"`` and ``"median"`` with ``ksize > 5`` exist in OpenCV for 8-bit images
     only, so ``float32`` images are quantised to 256 levels for them. With
     ``method="none"`` 8-bit images are returned as they are, not copied.
@@ -731,6 +751,14 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     def _filter(
         self, images: list[np.ndarray] | np.ndarray, methods: tuple[str, ...]
     ) -> list[np.ndarray] | np.ndarray:
+        groups = split_working_dtypes(images)
+        if groups is not None:
+            # 8-bit and float images each take their own path, as they would alone.
+            out: list[np.ndarray] = [None] * len(images)  # type: ignore[list-item]
+            for index, members in groups:
+                for i, image in zip(index, self._filter(members, methods), strict=True):
+                    out[i] = image
+            return out
         steps = [self._step(name, images[0].dtype) for name in methods if name != "none"]
         for stacked, run in groupby(steps, key=lambda step: step[0]):
             filters = [filter_ for _, filter_ in run]

@@ -1,5 +1,5 @@
 """The image-batch contract of skcharclf._images: every bad input gets its clear error, every
-accepted form gives the same gray images in one working dtype."""
+accepted form gives the same gray images, each scaled by a rule that reads that image alone."""
 
 import numpy as np
 import pytest
@@ -10,8 +10,10 @@ from skcharclf._images import (
     check_flat_batch,
     check_image_batch,
     estimate_background,
+    full_scale,
     is_flat_batch,
     resolve_image_shape,
+    split_working_dtypes,
     to_gray,
     unflatten,
 )
@@ -137,8 +139,18 @@ def test_negative_values():
 
 
 def test_values_beyond_16_bits():
-    with pytest.raises(ValueError, match="beyond the 16-bit range 0-65535"):
+    with pytest.raises(ValueError, match="sample 0 has values up to 70000, beyond the 16-bit"):
         check_image_batch([np.full((3, 3), 70_000, np.int64)])
+    with pytest.raises(ValueError, match="sample 1 has values up to 70000, beyond the 16-bit"):
+        check_image_batch(np.stack([np.ones((3, 3)), np.full((3, 3), 70_000)]).astype(int))
+
+
+@pytest.mark.parametrize("make", [list, np.stack], ids=["list", "dense"])
+def test_floats_above_255_are_an_error_naming_the_sample(make):
+    """SW2: a float image reaching 300 is neither [0, 1] nor 0-255: an error, not a guess."""
+    batch = make([np.full((3, 3), 200.0), np.full((3, 3), 0.5), np.full((3, 3), 300.0)])
+    with pytest.raises(ValueError, match=r"sample 2 is a float image with values up to 300"):
+        check_image_batch(batch)
 
 
 def test_ragged_batch_cannot_be_dense():
@@ -171,9 +183,9 @@ def test_ragged_sequences(make):
 
 def test_nested_lists_are_images():
     out = check_image_batch([[[0, 255], [255, 0]], SMALL])
-    assert out[0].dtype == np.float32  # the int64 list makes the batch non-8-bit
+    assert out[0].dtype == np.float32  # an int64 image, read as 8-bit: values within 0-255
     np.testing.assert_allclose(out[0], [[0, 1], [1, 0]])
-    np.testing.assert_allclose(out[1], SMALL / 255, rtol=1e-6)
+    assert out[1] is SMALL  # each image keeps its own working dtype
 
 
 def test_dense_3d_keeps_its_form():
@@ -245,12 +257,50 @@ def test_dtype_scaling_is_consistent():
     np.testing.assert_array_equal(binary, [[0, 255]])
 
 
-def test_one_scale_for_the_whole_batch():
-    # The float batch reaches 255, so every image in it is divided by 255, even one whose own
-    # values are all below 1.
+@pytest.mark.parametrize(
+    ("image", "scale"),
+    [
+        (np.array([[0, 255]], np.uint8), 255),
+        (np.array([[0, 1]], np.uint16), 65535),  # the dtype states the scale, not the values
+        (np.array([[0, 1]], ">u2"), 65535),
+        (np.array([[False, True]]), 1),
+        (np.array([[0, 200]], np.int32), 255),
+        (np.array([[0, 256]], np.int32), 65535),
+        (np.array([[0, 65535]], np.uint32), 65535),
+        (np.array([[0.0, 0.5]]), 1),
+        (np.array([[0.0, 1.0]], np.float32), 1),  # also a nearly black 0-255 image: documented
+        (np.array([[0.0, 1.01]]), 255),  # also a [0, 1] image that overshoots: documented
+        (np.array([[0.0, 255.0]], np.float16), 255),
+    ],
+    ids=["uint8", "uint16", "uint16-big-endian", "bool", "int-8bit", "int-16bit", "uint32",
+         "float01", "float-max-1", "float-just-above-1", "float16-255"],
+)
+def test_each_image_is_scaled_by_its_own_rule(image, scale):
+    out = check_image_batch([image])[0]
+    np.testing.assert_allclose(as_float01(out), image.astype(np.float64) / scale, rtol=1e-6)
+    assert full_scale(image) == scale
+
+
+def test_the_scale_of_an_image_ignores_its_batch_mates():
+    """SW1: before, a 0.5 image was divided by 255 because a batch-mate reached 255."""
     out = check_image_batch([np.full((2, 2), 0.5), np.full((2, 2), 255.0)])
-    np.testing.assert_allclose(out[0], 0.5 / 255)
+    np.testing.assert_allclose(out[0], 0.5)
     np.testing.assert_allclose(out[1], 1.0)
+    ints = check_image_batch([np.full((2, 2), 100), np.full((2, 2), 300)])
+    np.testing.assert_allclose(ints[0], 100 / 255, rtol=1e-6)
+    np.testing.assert_allclose(ints[1], 300 / 65535, rtol=1e-6)
+
+
+def test_colour_scale_reads_every_channel():
+    """A float RGB image in 0-255 whose gray values all stay below 1 is still 0-255."""
+    image = np.zeros((2, 2, 3))
+    image[0, 0] = (2.0, 0.0, 0.0)  # gray 0.598
+    out = check_image_batch([image])[0]
+    np.testing.assert_allclose(out[0, 0], 0.299 * 2.0 / 255, rtol=1e-6)
+    rgba = np.zeros((2, 2, 4))
+    rgba[..., 3] = 255.0  # opaque in 0-255: the colour black, not white
+    np.testing.assert_array_equal(check_image_batch([rgba])[0], 0.0)
+    assert check_image_batch([np.ones((2, 2, 3), bool)])[0].dtype == np.float32
 
 
 def test_mixed_uint8_and_bool_stay_8_bit():
@@ -266,8 +316,11 @@ def test_mixed_uint8_and_bool_stay_8_bit():
         RNG.random((4, 6, 5)).astype(np.float32),
         RNG.integers(0, 256, size=(4, 6, 5)),
         RNG.integers(0, 65536, size=(4, 6, 5)).astype(np.uint16),
+        np.concatenate([RNG.random((2, 6, 5)), RNG.random((2, 6, 5)) * 200.0]),
+        np.concatenate([RNG.integers(0, 256, (2, 6, 5)), RNG.integers(0, 1000, (2, 6, 5))]),
     ],
-    ids=["float-above-1", "float32-01", "int64", "uint16"],
+    ids=["float-above-1", "float32-01", "int64", "uint16", "float-two-scales",
+         "int-two-scales"],
 )
 def test_dense_fast_path_matches_the_per_sample_path(dense):
     fast = check_image_batch(dense)
@@ -330,5 +383,16 @@ def test_mixed_bit_depths_keep_their_own_scale():
     eight = np.full((4, 4), 255, np.uint8)
     sixteen = np.full((4, 4), 65535, np.uint16)
     out = check_image_batch([eight, sixteen, np.ones((4, 4), bool)])
-    assert all(img.dtype == np.float32 for img in out)
-    np.testing.assert_allclose([img.max() for img in out], [1.0, 1.0, 1.0])
+    assert [img.dtype for img in out] == [np.uint8, np.float32, np.uint8]
+    np.testing.assert_allclose([as_float01(img).max() for img in out], [1.0, 1.0, 1.0])
+    dense = check_image_batch([eight, sixteen], dense=True)
+    assert dense.dtype == np.float32
+    np.testing.assert_array_equal(dense, 1.0)
+
+
+def test_split_working_dtypes():
+    assert split_working_dtypes([SMALL, WIDE]) is None
+    assert split_working_dtypes(np.zeros((2, 3, 3), np.float32)) is None
+    groups = split_working_dtypes([SMALL, np.zeros((2, 2), np.float32), WIDE])
+    assert [index for index, _ in groups] == [[0, 2], [1]]
+    assert groups[0][1][1] is WIDE

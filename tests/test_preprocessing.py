@@ -188,6 +188,59 @@ def test_batch_and_one_by_one_agree():
         np.testing.assert_array_equal(whole, one_by_one)
 
 
+def test_sw1_a_float_image_is_scaled_alone_whatever_its_batch_mates():
+    """Issue 11 SW1: a [0, 1] image was divided by 255 when a batch-mate exceeded 1."""
+    rng = np.random.default_rng(0)
+    a = [rng.random((32, 12)).astype("f4") for _ in range(5)]
+    alone = ImageResizer().fit_transform(a)
+    with_bright_mate = ImageResizer().fit_transform([*a, np.full((32, 12), 2.0, "f4")])
+    np.testing.assert_array_equal(with_bright_mate[:5], alone)
+    assert alone.max() > 0.9
+    dense = ImageResizer().fit_transform(np.stack([*a, np.full((32, 12), 2.0, "f4")]))
+    np.testing.assert_array_equal(dense[:5], alone)
+
+
+@pytest.mark.parametrize("make", [list, np.stack], ids=["list", "dense"])
+def test_sw1_an_integer_image_is_scaled_alone_whatever_its_batch_mates(make):
+    """Issue 11 SW1: one value above 255 divided a whole integer batch by 65535."""
+    images = [im.astype(np.int64) for im in smooth_chars(4)]
+    images = [np.pad(im, ((0, 0), (0, 28 - im.shape[1])), mode="edge") for im in images]
+    alone = ImageResizer(size=(16, 16)).fit_transform(make(images))
+    with_mate = ImageResizer(size=(16, 16)).fit_transform(
+        make([*images, np.full((32, 28), 300, np.int64)]))
+    np.testing.assert_array_equal(with_mate[:4], alone)
+    as_uint8 = ImageResizer(size=(16, 16)).fit_transform([im.astype(np.uint8) for im in images])
+    np.testing.assert_allclose(alone, as_uint8, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(with_mate[4], 300 / 65535, rtol=1e-6)  # read as 16-bit
+
+
+def test_sw2_floats_in_0_255_are_scaled_like_their_uint8_version():
+    """Issue 11 SW2: floats up to 300 made a batch near black (divided by 65535)."""
+    images = salt_and_pepper(smooth_chars(6))
+    as_uint8 = ImageResizer(size=(16, 16)).fit_transform(images)
+    floats = [im.astype(np.float32) for im in images]
+    np.testing.assert_allclose(
+        ImageResizer(size=(16, 16)).fit_transform(floats), as_uint8, atol=0.5 / 255 + 1e-6)
+    with pytest.raises(ValueError, match="sample 6 is a float image with values up to 300"):
+        ImageResizer(size=(16, 16)).fit_transform([*floats, np.full((32, 12), 300.0)])
+
+
+def test_a_mixed_dtype_list_gives_each_image_its_result_alone():
+    """A uint8 image resized (rounded) as uint8 stays so next to float or 16-bit mates."""
+    images = ragged_uint8(3)
+    mixed = [images[0], images[1].astype(np.uint16) * 257, images[2] / 255.0]
+    resizer = ImageResizer(size=(16, 16))
+    together = resizer.fit_transform(mixed)
+    for i, image in enumerate(mixed):
+        np.testing.assert_array_equal(together[i], resizer.transform([image])[0])
+    for method in ("median", "threshold", "bilateral"):
+        denoiser = Denoiser(method=method)
+        out = denoiser.fit_transform(mixed)
+        assert [o.dtype for o in out] == [np.uint8, np.float32, np.float32]
+        for image, result in zip(mixed, out, strict=True):
+            np.testing.assert_array_equal(result, denoiser.transform([image])[0])
+
+
 def test_resizer_flat_input_and_n_features_in():
     flat = np.random.default_rng(0).integers(0, 256, size=(4, 64), dtype=np.uint8)
     resizer = ImageResizer(size=(4, 4), mode="stretch", polarity="light_on_dark").fit(flat)
