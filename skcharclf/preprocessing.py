@@ -854,6 +854,10 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         return self._erode(self._dilate(stack))
 
 
+# _side_by_side widens float32 slots to a multiple of this many columns (512 bits).
+_FLOAT_ALIGN = 16
+
+
 def _side_by_side(
     stack: np.ndarray,
     pad: int,
@@ -871,13 +875,24 @@ def _side_by_side(
     a tall narrow image would multiply (a 3x3 median runs about 6 times slower that way).
     Chunks bound the memory of the wide image: at most ``chunk`` images and, for large
     images or wide padding, about ``_WIDE_PIXELS`` pixels.
+
+    OpenCV's float kernels are vectorised, and a pixel's last bit can depend on where it
+    falls relative to the vectors (columns past the last full vector take a scalar path). So
+    for ``float32`` each image's slot is widened to a multiple of 16 columns (a 512-bit
+    vector): every image sits at the same alignment in any batch and no row has a remainder,
+    which keeps an image's result bit-identical alone or among others. 8-bit kernels compute
+    in integers and need no alignment.
     """
     n, height, width = stack.shape
-    chunk = max(1, min(chunk, _WIDE_PIXELS // ((height + 2 * pad) * (width + 2 * pad))))
+    align = (-(width + 2 * pad)) % _FLOAT_ALIGN if stack.dtype != np.uint8 else 0
+    slot = (height + 2 * pad) * (width + 2 * pad + align)
+    chunk = max(1, min(chunk, _WIDE_PIXELS // slot))
     out = np.empty_like(stack)
     for start in range(0, n, chunk):
         part = stack[start : start + chunk]
-        wide = np.pad(part.transpose(1, 0, 2), ((pad, pad), (0, 0), (pad, pad)), mode=border)
+        wide = np.pad(
+            part.transpose(1, 0, 2), ((pad, pad), (0, 0), (pad, pad + align)), mode=border
+        )
         padded_h, count, padded_w = wide.shape
         filtered = filter_(wide.reshape(padded_h, count * padded_w))
         filtered = filtered.reshape(padded_h, count, padded_w)
