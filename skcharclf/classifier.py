@@ -31,6 +31,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._atomic import restore_on_failure
 from ._images import resolve_image_shape
 from ._tf import import_keras, limit_threads
 from .losses import (
@@ -40,7 +41,7 @@ from .losses import (
     LogitAdjustedLoss,
     MacroF1Score,
 )
-from .models import build_char_model, set_head_bias, set_normalization
+from .models import build_char_model, copy_network, set_head_bias, set_normalization
 
 keras = import_keras()
 
@@ -514,6 +515,11 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     beyond 100 times that of the untrained network, training stops and
     :class:`TrainingDivergedError` says what happened and what to change.
 
+    A fit that does not complete (an error, a diverged training, Ctrl-C) leaves the estimator
+    exactly as it was before the call: a fitted one keeps its previous network and fitted
+    attributes and predicts as before, an unfitted one stays unfitted. Parameters, data and
+    ``validation_data`` are checked before training starts.
+
     Examples
     --------
     >>> import numpy as np
@@ -761,6 +767,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     # -- fit -----------------------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_failure
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KerasCharClassifier:
         """Train the network on a flat batch.
 
@@ -783,7 +790,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         ------
         TrainingDivergedError
             When the loss becomes NaN or infinite or explodes (over 100 times its value
-            before training); the estimator is then left unfitted.
+            before training); the estimator is then left as it was before the call.
+
+        Notes
+        -----
+        A fit that does not complete (an error, a diverged training, Ctrl-C) leaves the
+        estimator exactly as it was before the call: a fitted one keeps its network,
+        ``classes_``, ``history_`` and ``diagnosis_``, an unfitted one stays unfitted. With
+        ``warm_start=True`` a copy of the network is trained and replaces it at the end.
         """
         limit_threads(self.n_threads)
         reuse = bool(self.warm_start) and self.__sklearn_is_fitted__()
@@ -803,16 +817,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 f"built for {self.image_shape_}."
             )
         self._check_filters()
+        self._check_validation_data(labels)  # now, not after the network is built
         rng = check_random_state(self.random_state)
         self._seed = int(rng.randint(_MAX_SEED))
         train_idx, val_idx = self._split(codes, rng)
 
         with tensorflow_random_state(self._seed):
-            try:
-                self._fit_network(X, y, weights, train_idx, val_idx, image_shape, reuse)
-            except TrainingDivergedError:
-                self._forget_fit()
-                raise
+            self._fit_network(X, y, weights, train_idx, val_idx, image_shape, reuse)
         self._report()
         return self
 
@@ -889,6 +900,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                     f"warm_start: y holds label(s) {unseen.tolist()} the network was not built "
                     f"for (classes_={self.classes_.tolist()}); refit with warm_start=False."
                 )
+            # Train a copy: the fitted network stays untouched should this fit not complete.
+            self.model_ = copy_network(self.model_)
         else:
             self.image_shape_ = image_shape
             # scikeras: fits the label encoder (classes_, n_classes_) and builds the network
@@ -1102,11 +1115,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         options.autotune.enabled = False
         return data.map(gather).with_options(options)
 
-    def _validation_dataset(
-        self, X: np.ndarray, codes: np.ndarray, val_idx: np.ndarray | None
-    ) -> Any:
-        if val_idx is not None:
-            return self._dataset(X, codes, None, val_idx, _PREDICT_BATCH, None)
+    def _check_validation_data(
+        self, classes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``validation_data`` checked against the training labels ``classes`` (or None)."""
         if self.validation_data is None:
             return None
         try:
@@ -1114,12 +1126,23 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         except (TypeError, ValueError) as exc:
             raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
         X_val, y_val = self._validate_data(X_val, y_val, reset=False)
-        unseen = np.setdiff1d(np.unique(y_val), self.classes_)
+        unseen = np.setdiff1d(np.unique(y_val), classes)
         if unseen.size:
             raise ValueError(
                 f"validation_data holds label(s) {unseen.tolist()} that are not in the "
                 "training data."
             )
+        return X_val, y_val
+
+    def _validation_dataset(
+        self, X: np.ndarray, codes: np.ndarray, val_idx: np.ndarray | None
+    ) -> Any:
+        if val_idx is not None:
+            return self._dataset(X, codes, None, val_idx, _PREDICT_BATCH, None)
+        checked = self._check_validation_data(self.classes_)
+        if checked is None:
+            return None
+        X_val, y_val = checked
         codes = self.target_encoder_.transform(y_val).astype(np.int32).ravel()
         return self._dataset(X_val, codes, None, np.arange(codes.size), _PREDICT_BATCH, None)
 
@@ -1199,18 +1222,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         message = (
             f"Training diverged: the {what} at {where} (learning_rate={rate:g}). Training "
             "stopped and the "
-            f"estimator is left unfitted. Try a lower learning rate, e.g. "
+            f"estimator is left as it was before this fit. Try a lower learning rate, e.g. "
             f"learning_rate={rate / 10:g}, or a warm-up schedule (lr_schedule='onecycle'); "
             "check that the inputs hold no extreme values."
         )
         raise TrainingDivergedError(
             message, epoch=epoch, batch=batch, history=history, findings=findings
         )
-
-    def _forget_fit(self) -> None:
-        """Drop every fitted attribute, so a failed fit cannot be used to predict."""
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
-            delattr(self, name)
 
     def _report(self) -> None:
         self.diagnosis_ = self._diagnose(self.history_)

@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 from threadpoolctl import threadpool_limits
 
+from skcharclf._atomic import restore_on_failure
 from skcharclf.model_selection import _check_train_folds, _threads_per_job, check_cv_for_classes
 
 __all__ = ["FoldEnsembleClassifier"]
@@ -218,6 +219,11 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     (``fit_transform`` / ``fit_resample``), without the pipeline's ``memory`` cache; nested
     pipelines are fitted with plain ``fit``.
 
+    A fit that does not complete (a member's error, Ctrl-C) leaves the ensemble exactly as it
+    was before the call: a fitted ensemble keeps its members, scores and out-of-fold
+    predictions, an unfitted one stays unfitted. The ``estimator`` itself is never fitted
+    (members are clones).
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -289,6 +295,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return self.n_threads_per_job
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @restore_on_failure
     def fit(self, X: Any, y: Any, groups: Any = None) -> FoldEnsembleClassifier:
         """Fit one clone of ``estimator`` per fold.
 

@@ -30,6 +30,7 @@ __all__ = [
     "augmentation_layers",
     "build_backbone",
     "build_char_model",
+    "copy_network",
     "count_flops",
     "set_head_bias",
     "set_normalization",
@@ -383,6 +384,43 @@ def set_normalization(model: Any, scale: float, offset: float) -> None:
     layer = model.get_layer("normalization")
     layer.scale.assign(float(scale))
     layer.offset.assign(float(offset))
+
+
+def copy_network(model: Any) -> Any:
+    """A copy of ``model`` that shares nothing with it: same layers, variables and flags.
+
+    The copy has the same architecture (rebuilt from the layers' configs), the same values of
+    every variable (weights, normalization statistics, random-generator states) and the same
+    ``trainable`` flags, so training it goes exactly as training ``model`` would, while
+    ``model`` itself stays as it is.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built functional model whose layers implement ``get_config`` / ``from_config``.
+
+    Returns
+    -------
+    copy : keras.Model
+        The uncompiled copy.
+    """
+    try:
+        copy = keras.models.clone_model(model)
+    except (TypeError, ValueError, NotImplementedError) as exc:
+        raise TypeError(
+            f"the network {model.name!r} cannot be copied: each of its layers must be "
+            f"rebuildable from its get_config() ({type(exc).__name__}: {exc})"
+        ) from exc
+    # Rebuilding a nested model from its config gives all its layers the model's trainable
+    # flag: put back the per-layer flags (parents first, so children get the last word).
+    for source, target in zip(model._flatten_layers(), copy._flatten_layers(), strict=True):
+        target.trainable = source.trainable
+    sources, targets = model.variables, copy.variables
+    if [tuple(v.shape) for v in sources] != [tuple(v.shape) for v in targets]:
+        raise ValueError(f"the copy of model {model.name!r} does not have the same variables.")
+    for source, target in zip(sources, targets, strict=True):
+        target.assign(source)
+    return copy
 
 
 def count_flops(model: Any) -> int:

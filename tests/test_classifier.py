@@ -394,10 +394,14 @@ def test_checkpoint_average_of_best_epochs():
 def test_warm_start_continues_from_the_fitted_network():
     clf = KerasCharClassifier(**{**TINY, "epochs": 3}, learning_rate=0.01, warm_start=True)
     first = clf.fit(X, Y).initial_loss_
-    weights = clf.model_
+    network = clf.model_
+    weights = [w.copy() for w in network.get_weights()]
     second = clf.fit(X, Y).initial_loss_
-    assert clf.model_ is weights
     assert second < first
+    # A copy was trained (so that an interrupted fit could leave the network as it was).
+    assert clf.model_ is not network
+    for before, after in zip(weights, network.get_weights(), strict=True):
+        np.testing.assert_array_equal(before, after)
     with pytest.raises(ValueError, match=r"warm_start: y holds label\(s\) \[5\]"):
         clf.fit(X, np.where(Y == 2, 5, Y))
 
