@@ -31,7 +31,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from ._atomic import restore_on_failure
+from ._atomic import atomic_output, restore_on_failure
 from ._images import resolve_image_shape
 from ._tf import import_keras, limit_threads
 from .losses import (
@@ -518,7 +518,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     A fit that does not complete (an error, a diverged training, Ctrl-C) leaves the estimator
     exactly as it was before the call: a fitted one keeps its previous network and fitted
     attributes and predicts as before, an unfitted one stays unfitted. Parameters, data and
-    ``validation_data`` are checked before training starts.
+    ``validation_data`` are checked before training starts. :meth:`save` replaces an existing
+    file only once the new one is complete.
 
     Examples
     --------
@@ -1295,7 +1296,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Parameters
         ----------
         path : str or path
-            File name ending in ``.keras``.
+            File name ending in ``.keras``. An existing file is replaced only once the new
+            one is complete: a failed save (full disk, Ctrl-C) leaves it as it was.
 
         See Also
         --------
@@ -1333,9 +1335,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             "best_epoch": self.best_epoch_,
             "class_priors": self.class_priors_.tolist(),
         }
-        self.model_.save(path)
-        with zipfile.ZipFile(path, "a") as archive:
-            archive.writestr(_METADATA_ENTRY, json.dumps(metadata))
+        with atomic_output(path) as partial:
+            self.model_.save(partial)
+            with zipfile.ZipFile(partial, "a") as archive:
+                archive.writestr(_METADATA_ENTRY, json.dumps(metadata))
 
 
 def load_model(path: str | os.PathLike) -> KerasCharClassifier:

@@ -905,6 +905,8 @@ def _add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    from skcharclf._atomic import atomic_output
+
     output = None if args.output is None else _check_writable(args.output, "--output")
     files, images = _read_images(Path(args.images), args.on_error, args.max_pixels)
     model = _load_model(args.model)
@@ -920,7 +922,10 @@ def _run_predict(args: argparse.Namespace) -> int:
     if output is None:
         csv.writer(sys.stdout, lineterminator="\n").writerows([header, *rows])
         return 0
-    with output.open("w", newline="", encoding="utf-8") as handle:
+    with (
+        atomic_output(output) as partial,
+        partial.open("w", newline="", encoding="utf-8") as handle,
+    ):
         csv.writer(handle, lineterminator="\n").writerows([header, *rows])
     print(f"Wrote {len(rows)} predictions to {args.output!r}")
     return 0

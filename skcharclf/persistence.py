@@ -30,6 +30,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from skcharclf._atomic import atomic_output
+
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
 
 #: Name written in the ``format`` field of every skcharclf model file.
@@ -148,15 +150,13 @@ def save_pipeline(pipeline: Any, path: str | os.PathLike) -> Path:
         folder = Path(tmp) / _CLASSIFIER_DIR
         folder.mkdir()
         final.save(folder / _CLASSIFIER_FILE)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr(_METADATA, json.dumps(metadata, indent=2))
-                for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-                    archive.write(file, file.relative_to(tmp).as_posix())
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        with (
+            atomic_output(path) as partial,
+            zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
+            archive.writestr(_METADATA, json.dumps(metadata, indent=2))
+            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+                archive.write(file, file.relative_to(tmp).as_posix())
     return path
 
 

@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from . import _plotting as plots
+from ._atomic import atomic_output
 from ._images import check_image_batch, is_flat_batch, resolve_image_shape
 
 __all__ = ["make_report"]
@@ -199,7 +200,8 @@ def make_report(
     layout = _LAYOUT if len(classes) <= _MAX_PAIRED_CLASSES else [(sid,) for sid, _ in _SECTIONS]
     document = _page(title, _describe_model(model), sections, layout)
     path = Path(path)
-    path.write_text(document, encoding="utf-8")
+    with atomic_output(path) as partial:
+        partial.write_text(document, encoding="utf-8")
     return path
 
 

@@ -5,21 +5,32 @@ Issue 11: SW3 (Ctrl-C during a re-fit left a half-trained network that still pre
 destroyed the previous good model file).
 """
 
+import csv
+import errno
 import os
 import pathlib
 import signal
 import subprocess
 import sys
 import textwrap
+import zipfile
 
+import cv2
 import numpy as np
 import pytest
+from imblearn.pipeline import Pipeline
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
-from skcharclf import FoldEnsembleClassifier
+from skcharclf import FoldEnsembleClassifier, ImageResizer
+from skcharclf._atomic import atomic_output
 from skcharclf._tf import import_keras
-from skcharclf.classifier import KerasCharClassifier, TrainingDivergedError
+from skcharclf.classifier import KerasCharClassifier, TrainingDivergedError, load_model
+from skcharclf.cli import main
+from skcharclf.persistence import load_pipeline, save_pipeline
+from skcharclf.report import make_report
 
 keras = import_keras()
 
@@ -256,7 +267,153 @@ def test_ensemble_refit_refused_by_the_folds_leaves_it_unchanged():
 
 
 # --------------------------------------------------------------------------------------------
-# The real thing, in a separate process: a Ctrl-C from outside
+# DL1: every file is written all or nothing
+# --------------------------------------------------------------------------------------------
+
+
+def _folder_listing(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_atomic_output_replaces_only_a_complete_file(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("good")
+    for error in (OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()):
+        with pytest.raises(type(error)), atomic_output(target) as partial:
+            assert partial.parent == tmp_path and partial.name.startswith(".out.")
+            partial.write_text("half of the new cont")
+            raise error
+        assert target.read_text() == "good"
+        assert _folder_listing(tmp_path) == ["out.txt"]
+    with atomic_output(target) as partial:
+        partial.write_text("new")
+    assert target.read_text() == "new" and _folder_listing(tmp_path) == ["out.txt"]
+
+
+def test_atomic_output_keeps_permissions_and_follows_links(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        with atomic_output(tmp_path / "new.keras") as partial:
+            assert partial.suffix == ".keras"  # Keras insists on the suffix
+            partial.write_text("x")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "new.keras").stat().st_mode & 0o777 == 0o640  # as for any new file
+    existing = tmp_path / "existing.txt"
+    existing.write_text("old")
+    existing.chmod(0o604)
+    link = tmp_path / "link.txt"
+    link.symlink_to(existing)
+    with atomic_output(link) as partial:
+        partial.write_text("new")
+    assert link.is_symlink() and existing.read_text() == "new"
+    assert existing.stat().st_mode & 0o777 == 0o604
+    missing = tmp_path / "missing" / "f"
+    with pytest.raises(FileNotFoundError, match="missing/f'"), atomic_output(missing):
+        pass
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return KerasCharClassifier(**TINY).fit(X, Y)
+
+
+def _partial_keras_save(self, filepath, *args, **kwargs):
+    """Stand-in for ``keras.Model.save`` cut short by Ctrl-C after writing part of the file."""
+    pathlib.Path(filepath).write_bytes(b"PK\x03\x04" + b"\0" * 1000)
+    raise KeyboardInterrupt
+
+
+def _full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("stage", ["network", "metadata"])
+def test_failed_classifier_save_keeps_the_previous_file(fitted, tmp_path, monkeypatch, stage):
+    path = tmp_path / "model.keras"
+    fitted.save(path)
+    good = path.read_bytes()
+    if stage == "network":
+        monkeypatch.setattr(keras.Model, "save", _partial_keras_save)
+        error = KeyboardInterrupt
+    else:
+        monkeypatch.setattr(zipfile.ZipFile, "writestr", _full_disk)
+        error = OSError
+    with pytest.raises(error):
+        fitted.save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert _folder_listing(tmp_path) == ["model.keras"]
+    np.testing.assert_array_equal(load_model(path).predict_proba(X), fitted.predict_proba(X))
+
+
+def test_failed_pipeline_save_keeps_the_previous_file(fitted, tmp_path, monkeypatch):
+    path = tmp_path / "model.skc"
+    save_pipeline(fitted, path)
+    good = path.read_bytes()
+    monkeypatch.setattr(zipfile.ZipFile, "write", _full_disk)  # after the metadata is written
+    with pytest.raises(OSError, match="No space"):
+        save_pipeline(fitted, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert _folder_listing(tmp_path) == ["model.skc"]
+    np.testing.assert_array_equal(load_pipeline(path).predict(X), fitted.predict(X))
+
+
+def test_failed_report_keeps_the_previous_file(tmp_path, monkeypatch):
+    digits = load_digits()
+    X_digits, y_digits = digits.data[:300] / 16.0, digits.target[:300]
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X_digits, y_digits)
+    path = make_report(model, X_digits[:100], y_digits[:100], tmp_path / "report.html")
+    good = path.read_bytes()
+    write_text = pathlib.Path.write_text
+
+    def cut_short(self, data, *args, **kwargs):
+        write_text(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr(pathlib.Path, "write_text", cut_short)
+    with pytest.raises(OSError, match="too large"):
+        make_report(model, X_digits[100:200], y_digits[100:200], path)
+    assert path.read_bytes() == good
+    assert _folder_listing(tmp_path) == ["report.html"]
+
+
+def test_failed_predictions_csv_keeps_the_previous_file(tmp_path, monkeypatch, capsys):
+    rng = np.random.RandomState(0)
+    images = [rng.randint(0, 255, (12, 10)).astype(np.uint8) for _ in range(12)]
+    labels = np.arange(12) % 2
+    pipeline = Pipeline(
+        [("resize", ImageResizer(size=SHAPE)), ("clf", KerasCharClassifier(**TINY))]
+    ).fit(images, labels)
+    save_pipeline(pipeline, tmp_path / "model.skc")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, image in enumerate(images[:3]):
+        cv2.imwrite(str(folder / f"{k}.png"), image)
+    output = tmp_path / "out" / "predictions.csv"
+    output.parent.mkdir()
+    argv = ["predict", str(tmp_path / "model.skc"), str(folder), "--output", str(output)]
+    assert main(argv) == 0
+    good = output.read_bytes()
+
+    class CutShort:
+        def __init__(self, handle, **kwargs):
+            self.handle = handle
+
+        def writerows(self, rows):
+            self.handle.write("path,predi")
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(csv, "writer", CutShort)
+    assert main(argv) != 0
+    capsys.readouterr()
+    assert output.read_bytes() == good
+    assert _folder_listing(output.parent) == ["predictions.csv"]
+
+
+# --------------------------------------------------------------------------------------------
+# The real thing, in a separate process: a file-size limit and a Ctrl-C from outside
 # --------------------------------------------------------------------------------------------
 
 
@@ -270,6 +427,38 @@ def _python(code, **kwargs):
         text=True,
         **kwargs,
     )
+
+
+@pytest.mark.slow
+def test_save_under_a_file_size_limit_keeps_the_previous_file(tmp_path):
+    clf = KerasCharClassifier(**{**TINY, "filters": (16, 32)}).fit(X, Y)
+    model, pipeline = tmp_path / "model.keras", tmp_path / "model.skc"
+    clf.save(model)
+    save_pipeline(clf, pipeline)
+    good = {path: path.read_bytes() for path in (model, pipeline)}
+    assert min(len(content) for content in good.values()) > 40_000  # the limit cuts them
+    child = _python(
+        f"""
+        import resource, signal
+        from skcharclf.classifier import load_model
+        from skcharclf.persistence import save_pipeline
+        clf = load_model({str(model)!r})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+        for save, path in ((clf.save, {str(model)!r}), (save_pipeline, {str(pipeline)!r})):
+            try:
+                save(clf, path) if save is save_pipeline else save(path)
+            except OSError as exc:
+                print("refused", exc.errno)
+        """
+    )
+    out, err = child.communicate(timeout=300)
+    assert out.split("\n")[:2] == [f"refused {errno.EFBIG}"] * 2, err
+    for path, content in good.items():
+        assert path.read_bytes() == content
+    assert _folder_listing(tmp_path) == ["model.keras", "model.skc"]
+    np.testing.assert_array_equal(load_model(model).predict(X), clf.predict(X))
+    np.testing.assert_array_equal(load_pipeline(pipeline).predict(X), clf.predict(X))
 
 
 @pytest.mark.slow
