@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import secrets
@@ -69,7 +70,7 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     replaces. When the block completes, the file is flushed to disk and renamed over ``path``
     in one step (``os.replace``); when the block raises, the temporary file is removed and
     ``path`` is untouched. A symbolic link ``path`` is followed: the file it points to is
-    replaced.
+    replaced. A file its user may not write is refused (``PermissionError``), as ``open`` would.
 
     Parameters
     ----------
@@ -94,6 +95,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 def _create_partial(target: Path) -> Path:
     """Create an empty, hidden, uniquely named file beside ``target``, with its permissions."""
+    if target.exists() and not os.access(target, os.W_OK):
+        # Renaming over it would work, but its owner made it read-only: as open() would.
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
     while True:
         partial = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.partial{target.suffix}")
         try:

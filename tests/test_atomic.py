@@ -290,7 +290,7 @@ def test_atomic_output_replaces_only_a_complete_file(tmp_path):
     assert target.read_text() == "new" and _folder_listing(tmp_path) == ["out.txt"]
 
 
-def test_atomic_output_keeps_permissions_and_follows_links(tmp_path):
+def test_atomic_output_keeps_permissions_and_follows_links(tmp_path, monkeypatch):
     previous = os.umask(0o027)
     try:
         with atomic_output(tmp_path / "new.keras") as partial:
@@ -308,6 +308,12 @@ def test_atomic_output_keeps_permissions_and_follows_links(tmp_path):
         partial.write_text("new")
     assert link.is_symlink() and existing.read_text() == "new"
     assert existing.stat().st_mode & 0o777 == 0o604
+    # A read-only file is refused as open() would (tested through os.access: root writes all).
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "access", lambda path, mode: os.fspath(path) != str(existing))
+        with pytest.raises(PermissionError, match=r"existing\.txt"), atomic_output(existing):
+            pass
+    assert existing.read_text() == "new"
     missing = tmp_path / "missing" / "f"
     with pytest.raises(FileNotFoundError, match="missing/f'"), atomic_output(missing):
         pass
