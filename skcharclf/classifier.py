@@ -31,6 +31,16 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._archive import (
+    MAX_MODEL_BYTES,
+    ArchiveError,
+    Budget,
+    first_line,
+    open_archive,
+    read_json_member,
+    short_text,
+    verify_members,
+)
 from ._atomic import atomic_output, restore_on_failure
 from ._images import resolve_image_shape
 from ._tf import import_keras, limit_threads
@@ -1324,6 +1334,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 not_saved.append(name)
         metadata = {
             "format": _FORMAT,
+            "skcharclf_version": _skcharclf_version(),
             "params": params,
             "params_not_saved": not_saved,
             "classes": classes,
@@ -1341,16 +1352,20 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 archive.writestr(_METADATA_ENTRY, json.dumps(metadata))
 
 
-def load_model(path: str | os.PathLike) -> KerasCharClassifier:
+def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> KerasCharClassifier:
     """Load a classifier written by :meth:`KerasCharClassifier.save`, without running code.
 
     The network is read with Keras's safe mode (no lambda layers or arbitrary Python objects
-    are deserialised) and the labels and parameters from plain JSON.
+    are deserialised) and the labels and parameters from plain JSON. Every member of the file
+    is decompressed once under size limits (and its CRC-32 checked) before Keras reads it, so
+    a damaged or hostile file costs bounded memory, disk and time.
 
     Parameters
     ----------
     path : str or path
         A ``.keras`` file written by :meth:`KerasCharClassifier.save`.
+    max_bytes : int, default=256 MiB
+        The most bytes the file's members may expand to, together.
 
     Returns
     -------
@@ -1358,34 +1373,155 @@ def load_model(path: str | os.PathLike) -> KerasCharClassifier:
         A fitted classifier that predicts exactly like the saved one. Parameters that could
         not be stored as JSON (a callable ``architecture``) keep their defaults.
 
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a regular file, is damaged or exceeds a limit, holds metadata
+        that this skcharclf cannot use (such as a parameter from a newer skcharclf: the
+        message names it and both versions), or a network that Keras cannot rebuild.
+
     Examples
     --------
     >>> from skcharclf import load_model  # doctest: +SKIP
     >>> clf = load_model("chars.keras")  # doctest: +SKIP
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist.")
+
+    def fail(reason: str) -> ValueError:
+        return ValueError(
+            f"{path!r} is not a model file written by KerasCharClassifier.save() ({reason})."
+        )
+
+    budget = Budget(max_bytes)
     try:
-        with zipfile.ZipFile(path) as archive:
-            metadata = json.loads(archive.read(_METADATA_ENTRY))
-    except (zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(
-            f"{path!r} is not a model file written by KerasCharClassifier.save()."
+        with open_archive(Path(path), max_bytes) as archive:
+            metadata = read_json_member(archive, _METADATA_ENTRY, budget)
+            verify_members(archive, budget, skip=frozenset({_METADATA_ENTRY}))
+    except KeyError as exc:
+        raise fail(f"no {_METADATA_ENTRY}") from exc
+    except ArchiveError as exc:
+        raise fail(str(exc)) from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise ValueError(f"{path!r} has unknown format {_short(found)}.")
+    written = metadata.get("skcharclf_version", "before 0.1.0")
+    try:
+        clf = _restore_classifier(metadata, short_text(str(written)))
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise fail(f"damaged metadata: {reason}") from exc
+    try:
+        clf.model_ = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types on a damaged configuration
+        raise fail(
+            f"Keras cannot rebuild its network: {type(exc).__name__}: {first_line(exc)}"
         ) from exc
-    if metadata.get("format") != _FORMAT:
-        raise ValueError(f"{path!r} has unknown format {metadata.get('format')!r}.")
-    params = {name: _from_json_param(value) for name, value in metadata["params"].items()}
-    clf = KerasCharClassifier(**params)
-    dtype = object if metadata["classes_dtype"] == "object" else np.dtype(metadata["classes_dtype"])
-    classes = np.array(metadata["classes"], dtype=dtype)
+    inputs, outputs = clf.model_.inputs[0].shape[-1], clf.model_.outputs[0].shape[-1]
+    if (inputs, outputs) != (clf.n_features_in_, clf.n_classes_):
+        raise fail(
+            f"its network maps {inputs} pixels to {outputs} classes, its metadata says "
+            f"{clf.n_features_in_} pixels and {clf.n_classes_} classes"
+        )
+    clf.diagnosis_ = clf._diagnose(clf.history_)
+    return clf
+
+
+def _restore_classifier(metadata: dict, written: str) -> KerasCharClassifier:
+    """An unfitted-network classifier with the parameters and fitted attributes of ``metadata``.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        If a field is missing, of the wrong type or inconsistent with another.
+    """
+    params = metadata["params"]
+    if not isinstance(params, dict):
+        raise TypeError(f"params is a {type(params).__name__}, not an object")
+    known = KerasCharClassifier().get_params(deep=False)
+    for name in params:
+        if name not in known:
+            raise ValueError(
+                f"saved parameter {_short(name)} is unknown to this skcharclf "
+                f"({_skcharclf_version()}); the file was written by skcharclf {written}"
+            )
+    clf = KerasCharClassifier(**{name: _from_json_param(v) for name, v in params.items()})
+    try:
+        clf._validate_params()
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (a saved parameter; the file was written by skcharclf {written})"
+        ) from exc
+    kind = metadata["classes_dtype"]
+    dtype = object if kind == "object" else np.dtype(kind)
+    if dtype is not object and (dtype.kind not in "biufU" or dtype.itemsize > 4096):
+        raise ValueError(f"classes of dtype {dtype} are not allowed")
+    classes = np.array(_list_of(metadata, "classes", (bool, int, float, str)), dtype=dtype)
+    if classes.ndim != 1 or classes.size == 0:
+        raise ValueError("classes must be a non-empty list")
     encoder = clf.target_encoder.fit(classes)
     vars(clf).update(encoder.get_metadata())
     clf.target_encoder_ = encoder
-    clf.n_features_in_ = metadata["n_features_in"]
-    clf.image_shape_ = tuple(metadata["image_shape"])
-    clf.model_ = keras.saving.load_model(path, compile=False, safe_mode=True)
-    clf.initial_loss_ = metadata["initial_loss"]
-    clf.best_epoch_ = metadata["best_epoch"]
-    clf.class_priors_ = np.asarray(metadata["class_priors"])
-    clf.history_ = metadata["history"]
-    clf.diagnosis_ = clf._diagnose(clf.history_)
+    shape = _list_of(metadata, "image_shape", int)
+    if len(shape) != 2 or min(shape) < 1 or math.prod(shape) != metadata["n_features_in"]:
+        raise ValueError(
+            f"image_shape {_short(shape)} does not match n_features_in "
+            f"{_short(metadata['n_features_in'])}"
+        )
+    clf.n_features_in_ = math.prod(shape)
+    clf.image_shape_ = tuple(shape)
+    clf.initial_loss_ = _number(metadata, "initial_loss")
+    clf.class_priors_ = np.asarray(_list_of(metadata, "class_priors", (int, float)), float)
+    if clf.class_priors_.shape != classes.shape:
+        raise ValueError("class_priors must hold one number per class")
+    clf.history_ = _history(metadata["history"])
+    best = metadata["best_epoch"]
+    if not isinstance(best, int) or not 0 <= best < len(clf.history_["loss"]):
+        raise ValueError(f"best_epoch {_short(best)} is not an epoch of the history")
+    clf.best_epoch_ = best
     return clf
+
+
+def _list_of(metadata: dict, key: str, types: type | tuple) -> list:
+    value = metadata[key]
+    if not isinstance(value, list) or not all(
+        isinstance(v, types) and (types is not int or not isinstance(v, bool)) for v in value
+    ):
+        raise TypeError(f"{key} is not a list of {getattr(types, '__name__', 'values')}")
+    return value
+
+
+def _number(metadata: dict, key: str) -> float:
+    value = metadata[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{key} is a {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _history(history: Any) -> dict[str, list[float]]:
+    """The saved learning curves: lists of numbers of one length, with a ``"loss"`` curve."""
+    if not isinstance(history, dict) or "loss" not in history:
+        raise TypeError("history is not an object with a 'loss' curve")
+    lengths = set()
+    for key, curve in history.items():
+        if not isinstance(curve, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in curve
+        ):
+            raise TypeError(f"history curve {_short(key)} is not a list of numbers")
+        lengths.add(len(curve))
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError("history curves must be non-empty and of one length")
+    return {key: [float(v) for v in curve] for key, curve in history.items()}
+
+
+def _skcharclf_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _short(value: Any) -> str:
+    return short_text(repr(value))

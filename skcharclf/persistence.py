@@ -18,6 +18,7 @@ prediction time; they are left out and named in the metadata.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,15 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from skcharclf._atomic import atomic_output
+from ._archive import (
+    MAX_MODEL_BYTES,
+    ArchiveError,
+    Budget,
+    copy_member,
+    open_archive,
+    read_json_member,
+    short_text,
+)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
 
@@ -47,6 +57,8 @@ _PASSTHROUGH = "passthrough"
 _FITTED_NAME = re.compile(r"^[a-z][a-z0-9_]*_$")
 # numpy dtype kinds an array in the metadata may have: bool, integers, floats, unicode.
 _ARRAY_KINDS = frozenset("biufU")
+# Largest item of such an array (a U1000000000 dtype would make each element 4 GB).
+_MAX_ITEMSIZE = 4096
 
 
 class _UnsavableValue(TypeError):
@@ -150,27 +162,35 @@ def save_pipeline(pipeline: Any, path: str | os.PathLike) -> Path:
         folder = Path(tmp) / _CLASSIFIER_DIR
         folder.mkdir()
         final.save(folder / _CLASSIFIER_FILE)
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        metadata["checksums"] = {
+            file.relative_to(tmp).as_posix(): _sha256(file) for file in files
+        }
         with (
             atomic_output(path) as partial,
             zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive,
         ):
             archive.writestr(_METADATA, json.dumps(metadata, indent=2))
-            for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            for file in files:
                 archive.write(file, file.relative_to(tmp).as_posix())
     return path
 
 
-def load_pipeline(path: str | os.PathLike) -> Any:
+def load_pipeline(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> Any:
     """Load a model file written by :func:`save_pipeline`.
 
     Loading runs no code from the file: the preprocessing steps are rebuilt from plain JSON
     (only :class:`~skcharclf.Denoiser` and :class:`~skcharclf.ImageResizer` are allowed) and
     the classifier is read by :func:`skcharclf.classifier.load_model` in Keras safe mode.
+    Reading costs bounded memory, disk and time whatever the file holds (see Notes).
 
     Parameters
     ----------
     path : str or path-like
         A ``.skc`` model file.
+    max_bytes : int, default=256 MiB
+        The most bytes the archive's members may expand to, together. A real model is
+        100 kB to a few MB.
 
     Returns
     -------
@@ -185,12 +205,29 @@ def load_pipeline(path: str | os.PathLike) -> Any:
         If ``path`` does not exist.
     ValueError
         If the file is not a skcharclf model file (the message starts with
-        ``"<path> is not a skcharclf model file"`` and says why), or was written in a newer
-        format version than this skcharclf reads.
+        ``"<path> is not a skcharclf model file"`` and says why: not a regular file, not a
+        zip archive, a damaged member, a checksum that does not match, a limit exceeded,
+        damaged metadata), or was written in a newer format version than this skcharclf
+        reads.
 
     See Also
     --------
     save_pipeline : Write a model file.
+
+    Notes
+    -----
+    The limits: the file must be a regular file (a FIFO would block forever); each JSON
+    member expands to at most 16 MiB and is nested at most 32 levels deep; all members
+    together expand to at most ``max_bytes``; beyond its first MiB no member may expand more
+    than 200 times its compressed size (a zip bomb); at most 1000 members. Sizes are counted
+    while decompressing, not taken from the archive's headers.
+
+    Model files record the SHA-256 of each classifier member, which detects accidental
+    corruption (files written before checksums were added have none and load unchecked). A
+    checksum is not a signature: anyone can edit a file and its checksums, so a model file
+    does not prove who made it, and tampered weights load. Load model files from people you
+    trust to give you a good model; what a model file cannot do is run code when it is
+    loaded.
 
     Examples
     --------
@@ -201,35 +238,41 @@ def load_pipeline(path: str | os.PathLike) -> Any:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"model file {str(path)!r} does not exist.")
-    if path.is_dir():
-        raise _not_a_model(path, "it is a folder")
+    budget = Budget(max_bytes)
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _not_a_model(path, "not a zip archive") from exc
+        archive = open_archive(path, max_bytes)
+    except ArchiveError as exc:
+        raise _not_a_model(path, str(exc)) from exc
     with archive, tempfile.TemporaryDirectory(prefix="skcharclf-load-") as tmp:
-        metadata = _read_metadata(archive, path)
+        metadata = _read_metadata(archive, path, budget)
         try:
             kind = metadata["pipeline_class"]
             if kind != _BARE_CLASSIFIER and kind not in _PIPELINE_CLASSES:
-                raise ValueError(f"unknown pipeline class {kind!r}")
+                raise ValueError(f"unknown pipeline class {_short_repr(kind)}")
             steps = [_rebuild_step(step) for step in metadata["steps"]]
             classes = _decode(metadata["classes"])
             final_name = str(metadata["classifier"]["name"])
             classifier_file = _safe_member(metadata["classifier"]["path"])
-            _extract_classifier(archive, Path(tmp))
         except (KeyError, TypeError, ValueError) as exc:
             reason = f"damaged metadata: {_reason(exc)}"
             written = metadata.get("skcharclf_version")
             if written != _skcharclf_version():  # e.g. a step parameter this version lacks
-                reason += f"; it was written by skcharclf {written}"
+                reason += f"; it was written by skcharclf {short_text(str(written))}"
             raise _not_a_model(path, reason) from exc
+        try:
+            digests = _extract_classifier(archive, Path(tmp), budget)
+            _check_digests(digests, metadata.get("checksums"))
+        except (TypeError, ValueError) as exc:
+            raise _not_a_model(path, str(exc)) from exc
         from skcharclf.classifier import load_model
 
         try:
-            classifier = load_model(Path(tmp).joinpath(*classifier_file.parts))
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise _not_a_model(path, f"its classifier cannot be loaded: {exc}") from exc
+            classifier = load_model(
+                Path(tmp).joinpath(*classifier_file.parts), max_bytes=budget.remaining
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            reason = str(exc).replace(tmp, "").strip()
+            raise _not_a_model(path, f"its classifier cannot be loaded: {reason}") from exc
     if np.asarray(classifier.classes_).tolist() != classes:
         raise _not_a_model(path, "its classifier's classes differ from those in its metadata")
     if kind == _BARE_CLASSIFIER:
@@ -366,24 +409,25 @@ def _reason(exc: Exception) -> str:
     return f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
 
 
-def _read_metadata(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+def _read_metadata(archive: zipfile.ZipFile, path: Path, budget: Budget) -> dict[str, Any]:
     try:
-        metadata = json.loads(archive.read(_METADATA).decode("utf-8"))
+        metadata = read_json_member(archive, _METADATA, budget)
     except KeyError as exc:
         raise _not_a_model(path, f"a zip archive without {_METADATA}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _not_a_model(path, f"{_METADATA} is not valid JSON") from exc
+    except ArchiveError as exc:
+        raise _not_a_model(path, str(exc)) from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise _not_a_model(path, f"format {found!r}, expected {FORMAT_NAME!r}")
+        raise _not_a_model(path, f"format {_short_repr(found)}, expected {FORMAT_NAME!r}")
     version = metadata.get("format_version")
     if not isinstance(version, int) or version < 1:
-        raise _not_a_model(path, f"invalid format version {version!r}")
+        raise _not_a_model(path, f"invalid format version {_short_repr(version)}")
     if version > FORMAT_VERSION:
         raise ValueError(
-            f"{str(path)!r} was written by skcharclf {metadata.get('skcharclf_version')} in "
-            f"model format version {version}; this skcharclf ({_skcharclf_version()}) reads "
-            f"versions up to {FORMAT_VERSION}: upgrade skcharclf to load it."
+            f"{str(path)!r} was written by skcharclf "
+            f"{short_text(str(metadata.get('skcharclf_version')))} in model format version "
+            f"{version}; this skcharclf ({_skcharclf_version()}) reads versions up to "
+            f"{FORMAT_VERSION}: upgrade skcharclf to load it."
         )
     return metadata
 
@@ -422,7 +466,7 @@ def _decode(value: Any) -> Any:
         return {_decode(k): _decode(v) for k, v in value["__dict__"]}
     if value.keys() == {"__ndarray__", "dtype"}:
         dtype = np.dtype(value["dtype"])
-        if dtype.kind not in _ARRAY_KINDS:
+        if dtype.kind not in _ARRAY_KINDS or dtype.itemsize > _MAX_ITEMSIZE:
             raise ValueError(f"arrays of dtype {dtype} are not allowed")
         return np.asarray(value["__ndarray__"], dtype=dtype)
     if any(key.startswith("__") for key in value):
@@ -443,8 +487,14 @@ def _safe_member(name: Any) -> PurePosixPath:
     return member
 
 
-def _extract_classifier(archive: zipfile.ZipFile, folder: Path) -> None:
-    """Copy the ``classifier/`` members into ``folder``, checking each member's name."""
+def _extract_classifier(archive: zipfile.ZipFile, folder: Path, budget: Budget) -> dict[str, str]:
+    """Copy the ``classifier/`` members into ``folder``, checking each member's name and size.
+
+    Returns
+    -------
+    digests : dict
+        The SHA-256 of each member, by member name.
+    """
     members = [
         info
         for info in archive.infolist()
@@ -452,7 +502,38 @@ def _extract_classifier(archive: zipfile.ZipFile, folder: Path) -> None:
     ]
     if not members:
         raise ValueError(f"no {_CLASSIFIER_DIR}/ folder in the archive")
+    digests = {}
     for info in members:
+        if info.filename in digests:
+            raise ValueError(f"member {info.filename!r} appears twice")
         target = folder.joinpath(*_safe_member(info.filename).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(archive.read(info))
+        digests[info.filename] = copy_member(archive, info, target, budget)
+    return digests
+
+
+def _check_digests(digests: Mapping[str, str], recorded: Any) -> None:
+    """Compare the members' SHA-256 with those recorded at saving (files from skcharclf
+    versions that did not record them have none to compare)."""
+    if recorded is None:
+        return
+    if not isinstance(recorded, dict):
+        raise ValueError(f"damaged metadata: checksums is a {type(recorded).__name__}")
+    for name in sorted(set(digests) | set(recorded)):
+        if name not in recorded:
+            raise ValueError(f"member {name!r} has no recorded checksum")
+        if name not in digests:
+            raise ValueError(f"member {_short_repr(name)} is missing")
+        if recorded[name] != digests[name]:
+            raise ValueError(
+                f"member {name!r} is corrupted: its SHA-256 differs from the one recorded "
+                "when the file was saved"
+            )
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        while chunk := handle.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -240,7 +240,7 @@ def test_not_a_model(tmp_path):
         load_pipeline(text)
     with zipfile.ZipFile(tmp_path / "broken.skc", "w") as archive:
         archive.writestr("skcharclf.json", "{not json")
-    with pytest.raises(ValueError, match=r"\(skcharclf.json is not valid JSON\)"):
+    with pytest.raises(ValueError, match=r"\(skcharclf.json is not valid JSON: Expecting"):
         load_pipeline(tmp_path / "broken.skc")
 
 
