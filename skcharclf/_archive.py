@@ -63,7 +63,20 @@ _DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedErro
 
 
 class ArchiveError(ValueError):
-    """A model archive that is damaged, or that exceeds a reading limit."""
+    """A model archive that is damaged, or that exceeds a reading limit.
+
+    Parameters
+    ----------
+    message : str
+        The message.
+    reason : str, optional
+        What is wrong, without the file's name (for a caller that names the file its own
+        way); ``message`` by default.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from collections import deque
 from numbers import Integral, Real
@@ -35,7 +36,6 @@ from ._archive import (
     MAX_MODEL_BYTES,
     ArchiveError,
     Budget,
-    first_line,
     open_archive,
     read_json_member,
     short_text,
@@ -320,13 +320,17 @@ def _json_param(value: Any) -> tuple[bool, Any]:
 
 
 def _from_json_param(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "tuple" in value:
-            return tuple(_from_json_param(v) for v in value["tuple"])
-        if "list" in value:
-            return [_from_json_param(v) for v in value["list"]]
+    if isinstance(value, list):
+        raise TypeError(f"untagged list {_short(value)} in the saved parameters")
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {"tuple"} and isinstance(value["tuple"], list):
+        return tuple(_from_json_param(v) for v in value["tuple"])
+    if value.keys() == {"list"} and isinstance(value["list"], list):
+        return [_from_json_param(v) for v in value["list"]]
+    if value.keys() == {"dict"} and isinstance(value["dict"], list):
         return {_from_json_param(k): _from_json_param(v) for k, v in value["dict"]}
-    return value
+    raise TypeError(f"unexpected object {_short(value)} in the saved parameters")
 
 
 class KerasCharClassifier(ClassifierMixin, BaseWrapper):
@@ -1391,9 +1395,11 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist.")
 
-    def fail(reason: str) -> ValueError:
-        return ValueError(
-            f"{path!r} is not a model file written by KerasCharClassifier.save() ({reason})."
+    def fail(reason: str) -> ArchiveError:
+        reason = short_text(reason, 600)  # a tampered value can be megabytes long
+        return ArchiveError(
+            f"{path!r} is not a model file written by KerasCharClassifier.save() ({reason}).",
+            reason,
         )
 
     budget = Budget(max_bytes)
@@ -1404,10 +1410,10 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     except KeyError as exc:
         raise fail(f"no {_METADATA_ENTRY}") from exc
     except ArchiveError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(exc.reason) from exc
     if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT:
         found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise ValueError(f"{path!r} has unknown format {_short(found)}.")
+        raise fail(f"unknown format {_short(found)}")
     written = metadata.get("skcharclf_version", "before 0.1.0")
     try:
         clf = _restore_classifier(metadata, short_text(str(written)))
@@ -1417,9 +1423,7 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     try:
         clf.model_ = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types on a damaged configuration
-        raise fail(
-            f"Keras cannot rebuild its network: {type(exc).__name__}: {first_line(exc)}"
-        ) from exc
+        raise fail(f"Keras cannot rebuild its network: {_keras_reason(exc)}") from exc
     inputs, outputs = clf.model_.inputs[0].shape[-1], clf.model_.outputs[0].shape[-1]
     if (inputs, outputs) != (clf.n_features_in_, clf.n_classes_):
         raise fail(
@@ -1453,7 +1457,8 @@ def _restore_classifier(metadata: dict, written: str) -> KerasCharClassifier:
         clf._validate_params()
     except ValueError as exc:
         raise ValueError(
-            f"{exc} (a saved parameter; the file was written by skcharclf {written})"
+            f"{short_text(str(exc), 300)} (a saved parameter; the file was written by "
+            f"skcharclf {written})"
         ) from exc
     kind = metadata["classes_dtype"]
     dtype = object if kind == "object" else np.dtype(kind)
@@ -1515,6 +1520,18 @@ def _history(history: Any) -> dict[str, list[float]]:
     if len(lengths) != 1 or 0 in lengths:
         raise ValueError("history curves must be non-empty and of one length")
     return {key: [float(v) for v in curve] for key, curve in history.items()}
+
+
+def _keras_reason(exc: BaseException) -> str:
+    """The innermost cause in a Keras deserialisation error, in one short sentence.
+
+    Keras nests each failing object's error in its parent's ("... Exception encountered:
+    ..."), quoting every configuration on the way.
+    """
+    innermost = str(exc).rsplit("Exception encountered:", 1)[-1]
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", innermost).splitlines() if line.strip()]
+    sentence = lines[0].split(". ", 1)[0].strip() if lines else type(exc).__name__
+    return short_text(sentence, 200)
 
 
 def _skcharclf_version() -> str:

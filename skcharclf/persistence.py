@@ -242,7 +242,7 @@ def load_pipeline(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) 
     try:
         archive = open_archive(path, max_bytes)
     except ArchiveError as exc:
-        raise _not_a_model(path, str(exc)) from exc
+        raise _not_a_model(path, exc.reason) from exc
     with archive, tempfile.TemporaryDirectory(prefix="skcharclf-load-") as tmp:
         metadata = _read_metadata(archive, path, budget)
         try:
@@ -271,7 +271,7 @@ def load_pipeline(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) 
                 Path(tmp).joinpath(*classifier_file.parts), max_bytes=budget.remaining
             )
         except (FileNotFoundError, ValueError) as exc:
-            reason = str(exc).replace(tmp, "").strip()
+            reason = getattr(exc, "reason", str(exc))
             raise _not_a_model(path, f"its classifier cannot be loaded: {reason}") from exc
     if np.asarray(classifier.classes_).tolist() != classes:
         raise _not_a_model(path, "its classifier's classes differ from those in its metadata")
@@ -402,6 +402,7 @@ def _skcharclf_version() -> str:
 
 
 def _not_a_model(path: Path, reason: str) -> ValueError:
+    reason = short_text(reason, 800)  # a tampered value can be megabytes long
     return ValueError(f"{str(path)!r} is not a skcharclf model file ({reason}).")
 
 
@@ -415,7 +416,7 @@ def _read_metadata(archive: zipfile.ZipFile, path: Path, budget: Budget) -> dict
     except KeyError as exc:
         raise _not_a_model(path, f"a zip archive without {_METADATA}") from exc
     except ArchiveError as exc:
-        raise _not_a_model(path, str(exc)) from exc
+        raise _not_a_model(path, exc.reason) from exc
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         found = metadata.get("format") if isinstance(metadata, dict) else None
         raise _not_a_model(path, f"format {_short_repr(found)}, expected {FORMAT_NAME!r}")
@@ -447,7 +448,10 @@ def _rebuild_step(description: Mapping[str, Any]) -> tuple[str, Any]:
         step._check_params()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"step {name!r} has an invalid parameter: {exc}") from exc
-    for key, value in _decode(description["fitted"]).items():
+    fitted = _decode(description["fitted"])
+    if not isinstance(fitted, dict):
+        raise TypeError(f"step {name!r} has fitted attributes of type {type(fitted).__name__}")
+    for key, value in fitted.items():
         if not isinstance(key, str) or not _FITTED_NAME.match(key):
             raise ValueError(f"step {name!r} has an invalid fitted attribute {key!r}")
         setattr(step, key, value)
