@@ -14,6 +14,11 @@ is a security risk. :func:`save_pipeline` writes a fitted pipeline as a single z
 
 Training-only samplers (such as :class:`~skcharclf.RareClassAugmenter`) do nothing at
 prediction time; they are left out and named in the metadata.
+
+The metadata also records the SHA-256 of each ``classifier/`` member (``checksums``), so that
+accidental corruption is detected; it is not a signature. Reading is bounded (see
+:func:`load_pipeline`): a damaged or hostile file costs bounded memory, disk and time and
+gives one ``ValueError`` naming the file.
 """
 
 from __future__ import annotations
