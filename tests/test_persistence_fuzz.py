@@ -511,12 +511,17 @@ def _zip_bytes(members):
 
 
 def _network_and_steps(model):
-    """What decides a loaded model's predictions: step parameters and network weights."""
+    """What decides a loaded model's predictions: step parameters, network and weights."""
     steps = getattr(model, "steps", [("clf", model)])
-    return [
-        (name, type(step).__name__, repr(step.get_params(deep=False)) if name != "clf" else None)
-        for name, step in steps
-    ], [w.tobytes() for w in steps[-1][1].model_.get_weights()]
+    network = steps[-1][1].model_
+    return (
+        [
+            (name, type(step).__name__, repr(step.get_params(deep=False)))
+            for name, step in steps[:-1]
+        ],
+        json.dumps(network.get_config(), sort_keys=True, default=repr),
+        [w.tobytes() for w in network.get_weights()],
+    )
 
 
 @pytest.mark.slow
@@ -543,11 +548,13 @@ def test_fuzzed_model_files_fail_clearly_or_load_correctly(model_file, images, t
             assert "\n" not in message and "keras.src" not in message
             outcomes[kind, "refused"] = outcomes.get((kind, "refused"), 0) + 1
             continue
-        outcomes[kind, "loaded"] = outcomes.get((kind, "loaded"), 0) + 1
+        unchanged = _network_and_steps(loaded) == reference
+        outcome = (kind, "loaded unchanged" if unchanged else "loaded changed")
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
         predicted, elapsed, megabytes = _bounded(functools.partial(loaded.predict, X))
         slowest = max(slowest, (elapsed, f"predict, {kind}"))
         peak = max(peak, (megabytes, f"predict, {kind}"))
-        if _network_and_steps(loaded) == reference:
+        if unchanged:
             np.testing.assert_array_equal(predicted, expected, err_msg=kind)
         elif isinstance(predicted, Exception):
             assert isinstance(predicted, (ValueError, TypeError)) and str(predicted), repr(
