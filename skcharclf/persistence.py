@@ -37,6 +37,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from skcharclf._atomic import atomic_output
+
 from ._archive import (
     MAX_MODEL_BYTES,
     ArchiveError,
