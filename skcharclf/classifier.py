@@ -1414,7 +1414,7 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT:
         found = metadata.get("format") if isinstance(metadata, dict) else None
         raise fail(f"unknown format {_short(found)}")
-    written = metadata.get("skcharclf_version", "before 0.1.0")
+    written = metadata.get("skcharclf_version", "(version not recorded)")
     try:
         clf = _restore_classifier(metadata, short_text(str(written)))
     except (KeyError, TypeError, ValueError) as exc:
