@@ -1,4 +1,4 @@
-"""Loaders (image folders, NPZ, IDX) and the built-in digit characters."""
+"""Loaders (image folders, NPZ, IDX) and the built-in digit and font characters."""
 
 import gzip
 import os
@@ -15,8 +15,10 @@ import pytest
 
 from skcharclf._images import check_image_batch
 from skcharclf.datasets import (
+    FONT_GLYPHS,
     NOISE_KINDS,
     load_digit_chars,
+    load_font_chars,
     load_idx,
     load_image_folder,
     load_npz,
@@ -593,3 +595,170 @@ def test_digit_chars_is_fast_and_fits_the_contract():
     assert time.perf_counter() - start < 5.0  # about 1 s on a busy 2-core machine
     batch = check_image_batch(X)
     assert len(batch) == len(y) and batch[0].dtype == np.uint8
+
+
+# --------------------------------------------------------------------------------------------
+# load_font_chars
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def font_chars():
+    return load_font_chars()
+
+
+def _same_images(a, b) -> bool:
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_font_chars_shapes_dtype_and_widths(font_chars):
+    n = len(font_chars.data)
+    assert n == len(font_chars.target) == len(font_chars.clean_data) == 1000
+    assert {image.shape[0] for image in font_chars.data} == {32}
+    assert all(image.dtype == np.uint8 for image in font_chars.data)
+    widths = [image.shape[1] for image in font_chars.data]
+    assert min(widths) >= 9 and max(widths) <= 40 and max(widths) - min(widths) >= 15
+    assert [c.shape for c in font_chars.clean_data] == [d.shape for d in font_chars.data]
+    assert font_chars.target.dtype == np.int64
+    assert font_chars.target_names.tolist() == list("0123456789ABCDEFGHJK")
+    faces = {cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX}
+    assert faces <= set(font_chars.font.tolist())
+    assert (font_chars.font & cv2.FONT_ITALIC).any()
+    assert "Font characters" in font_chars.DESCR and "per class" in font_chars.DESCR
+    # every glyph, narrow ones included: "l" and "I" are padded to the minimum width
+    every = load_font_chars(n_classes=62, imbalance_ratio=1, n_samples=124)
+    assert np.bincount(every.target).tolist() == [2] * 62
+    assert "".join(every.target_names) == FONT_GLYPHS and len(set(FONT_GLYPHS)) == 62
+    bars = [FONT_GLYPHS.index(glyph) for glyph in "Il"]
+    narrow = [x.shape[1] for x, c in zip(every.data, every.target, strict=True) if c in bars]
+    assert min(narrow) < 12
+    assert all(9 <= x.shape[1] <= 40 for x in every.data)
+
+
+def test_font_chars_class_counts_follow_the_ratio(font_chars):
+    counts = np.bincount(font_chars.target)
+    assert counts.sum() == 1000 and len(counts) == 20
+    assert np.all(np.diff(counts) <= 0)
+    assert (counts[0], counts[-1]) == (99, 20)
+    # an exponential profile: log-counts fall on a line from the largest to the smallest
+    profile = 5.0 ** (-np.arange(20) / 19)
+    np.testing.assert_allclose(counts, 1000 * profile / profile.sum(), atol=1)
+    y = load_font_chars(n_classes=30, imbalance_ratio=20, n_samples=1500, noise=False).target
+    counts = np.bincount(y)
+    assert counts.sum() == 1500 and np.all(np.diff(counts) <= 0)
+    assert counts[0] / counts[-1] == pytest.approx(20, rel=0.05)
+    balanced = load_font_chars(imbalance_ratio=1, n_samples=200, noise=False).target
+    assert np.bincount(balanced).tolist() == [10] * 20
+    # the large variant: 40 classes, ratio 100; here too small for the ratio, so the smallest
+    # classes are raised to 2 images and the total exceeds n_samples a little
+    large = load_font_chars(variant="large", n_samples=400, noise=False)
+    counts = np.bincount(large.target)
+    assert len(counts) == 40 and counts.min() == 2 and 400 < counts.sum() < 420
+    assert "asked: 100" in large.DESCR
+
+
+def test_font_chars_deterministic():
+    a = load_font_chars(n_samples=120, random_state=3)
+    b = load_font_chars(n_samples=120, random_state=3)
+    c = load_font_chars(n_samples=120, random_state=4)
+    assert _same_images(a.data, b.data) and _same_images(a.clean_data, b.clean_data)
+    np.testing.assert_array_equal(a.target, b.target)
+    np.testing.assert_array_equal(a.font, b.font)
+    assert not _same_images(a.data, c.data)
+    rng = np.random.RandomState(7)
+    assert _same_images(
+        load_font_chars(n_samples=60, random_state=rng).data,
+        load_font_chars(n_samples=60, random_state=np.random.RandomState(7)).data,
+    )
+
+
+def test_font_chars_both_polarities(font_chars):
+    flags = font_chars.light_on_dark
+    assert flags.dtype == bool and 0.15 < flags.mean() < 0.35
+    for image, flipped in zip(font_chars.clean_data, flags, strict=True):
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        assert (np.median(border) < 128) == flipped
+    assert not load_font_chars(n_samples=100, light_on_dark=0.0).light_on_dark.any()
+    assert load_font_chars(n_samples=100, light_on_dark=1.0).light_on_dark.all()
+
+
+def test_font_chars_image_does_not_depend_on_the_others():
+    small = load_font_chars(n_samples=200)
+    big = load_font_chars(n_classes=25, imbalance_ratio=2, n_samples=1000)
+    assert np.bincount(big.target)[0] < 2 * np.bincount(big.target)[-1]
+    by_key = {
+        (c, k): image
+        for c, k, image in zip(big.target, big.sample_index, big.data, strict=True)
+    }
+    for c, k, image in zip(small.target, small.sample_index, small.data, strict=True):
+        assert np.array_equal(by_key[c, k], image), (c, k)
+    # the order is random but kept: the small set is a subsequence of the big one
+    position = {key: i for i, key in enumerate(zip(big.target, big.sample_index, strict=True))}
+    places = [position[key] for key in zip(small.target, small.sample_index, strict=True)]
+    assert places == sorted(places)
+    assert len(set(small.target[:20].tolist())) > 5  # the classes are mixed, not in blocks
+
+
+def test_font_chars_noise_switches(font_chars):
+    quiet = load_font_chars(noise=False)
+    assert _same_images(quiet.data, quiet.clean_data)
+    # switching noise off leaves the clean images unchanged
+    assert _same_images(quiet.clean_data, font_chars.clean_data)
+    changed = [
+        not np.array_equal(x, y)
+        for x, y in zip(font_chars.data, font_chars.clean_data, strict=True)
+    ]
+    assert np.mean(changed) > 0.9
+    zero = load_font_chars(n_samples=100, noise_level=0)
+    assert _same_images(zero.data, zero.clean_data)
+    with pytest.raises(ValueError, match=r"unknown kind\(s\) \['gauss'\]"):
+        load_font_chars(noise=["gauss"])
+
+
+def test_font_chars_balanced_test_set():
+    X, X_test, y, y_test = load_font_chars(
+        n_samples=100, test_size_per_class=3, return_X_y=True
+    )
+    assert np.bincount(y_test).tolist() == [3] * 20 and len(X_test) == 60
+    assert len(X) == len(y) == 100
+    bunch = load_font_chars(n_samples=100, test_size_per_class=3)
+    other = load_font_chars(n_samples=300, imbalance_ratio=50, test_size_per_class=3)
+    assert _same_images(bunch.data_test, other.data_test)
+    # test images come from streams of their own: image k of class c differs from the
+    # training image k of class c
+    keys = zip(bunch.target, bunch.sample_index, strict=True)
+    train = dict(zip(keys, bunch.clean_data, strict=True))
+    test_keys = zip(bunch.target_test, bunch.sample_index_test, strict=True)
+    pairs = [
+        (train[key], image)
+        for key, image in zip(test_keys, bunch.clean_data_test, strict=True)
+        if key in train
+    ]
+    assert len(pairs) > 50
+    assert not any(a.shape == b.shape and np.array_equal(a, b) for a, b in pairs)
+    assert {"clean_data_test", "light_on_dark_test", "font_test", "sample_index_test"} <= set(
+        bunch
+    )
+
+
+def test_font_chars_parameter_errors():
+    with pytest.raises(ValueError, match=r"n_samples=30 is too small for 20 classes.*>= 40"):
+        load_font_chars(n_samples=30)
+    with pytest.raises(ValueError, match="n_classes"):
+        load_font_chars(n_classes=63)
+    with pytest.raises(ValueError, match="imbalance_ratio"):
+        load_font_chars(imbalance_ratio=0.5)
+    with pytest.raises(ValueError, match="variant"):
+        load_font_chars(variant="medium")
+    with pytest.raises(ValueError, match="light_on_dark"):
+        load_font_chars(light_on_dark=1.5)
+
+
+def test_font_chars_is_fast_and_fits_the_contract():
+    start = time.process_time()
+    X, y = load_font_chars(n_samples=500, return_X_y=True)
+    assert time.process_time() - start < 5.0  # about 0.2 s of one core
+    batch = check_image_batch(X)
+    assert len(batch) == len(y) == 500 and batch[0].dtype == np.uint8
