@@ -42,6 +42,7 @@ from ._archive import (
     verify_members,
 )
 from ._atomic import atomic_output, restore_on_failure
+from ._format import label_text
 from ._images import resolve_image_shape
 from ._tf import import_keras, limit_threads
 from .losses import (
@@ -822,8 +823,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         labels, codes = np.unique(y, return_inverse=True)
         if labels.size < 2:
             raise ValueError(
-                f"y holds only one class ({labels[0]!r}); a classifier needs samples of at "
-                "least 2 classes."
+                f"y holds only one class ({label_text(labels[0])}); a classifier needs samples "
+                "of at least 2 classes."
             )
         image_shape = resolve_image_shape(self.image_shape, X.shape[1])
         if reuse and image_shape != self.image_shape_:

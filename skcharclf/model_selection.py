@@ -32,6 +32,8 @@ from sklearn.model_selection import (
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._format import label_text as _label
+
 __all__ = ["check_cv_for_classes", "search_space", "threads_per_job"]
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -183,12 +185,6 @@ def search_space(
 # ---------------------------------------------------------------------------------------------
 # Class-aware cross-validation
 # ---------------------------------------------------------------------------------------------
-
-
-def _label(value: Any) -> str:
-    """A class label as a user wrote it: ``8`` or ``'a'``, never ``np.int64(8)``."""
-    value = value.item() if isinstance(value, np.generic) else value
-    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _n_stratified_folds(cv: Any) -> int | None:

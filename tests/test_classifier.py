@@ -643,8 +643,11 @@ def test_unseen_label_at_score_counts_as_an_error(fitted):
 
 
 def test_one_class_only():
-    with pytest.raises(ValueError, match="only one class"):
-        KerasCharClassifier(**TINY).fit(X, np.zeros(len(X), dtype=int))
+    # the label as the user wrote it, not numpy's repr np.int64(0)
+    with pytest.raises(ValueError, match=r"only one class \(0\);"):
+        KerasCharClassifier(**TINY).fit(X, np.zeros(len(X), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"only one class \('a'\);"):
+        KerasCharClassifier(**TINY).fit(X, np.full(len(X), "a"))
 
 
 def test_too_few_samples_for_the_validation_split():
