@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import warnings
 import zipfile
 from collections import deque
 from numbers import Integral, Real
@@ -42,7 +43,7 @@ from ._archive import (
     verify_members,
 )
 from ._atomic import atomic_output, restore_on_failure
-from ._format import label_text
+from ._format import label_text, labels_text
 from ._images import resolve_image_shape
 from ._tf import import_keras, limit_threads
 from .losses import (
@@ -433,7 +434,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training data held out (stratified) as the validation set when one
         is needed (``early_stopping=True`` or ``checkpoint_selection="best"``) and
-        ``validation_data`` is not given. Each class keeps at least one training sample.
+        ``validation_data`` is not given. Each class keeps at least one training sample, so
+        a class with a single image is never validated.
     validation_data : tuple of (X_val, y_val), optional
         An explicit validation set; its scores are recorded in ``history_`` and used by early
         stopping and checkpoint selection. No training data is held out then.
@@ -504,8 +506,16 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         without a validation set).
     class_priors_ : ndarray of shape (n_classes,)
         Class frequencies of the training data as the loss sees them (weighted).
+    unvalidated_classes_ : ndarray
+        The classes without an image in the validation set, whose overfitting the learning
+        curves cannot show: all of ``classes_`` when training had no validation set (the
+        default: see ``early_stopping`` and ``validation_data``), none when every class was
+        validated.
     diagnosis_ : list of Finding
         What :func:`skcharclf.diagnostics.diagnose_history` finds in the learning curves.
+        Without a (complete) validation set it holds a ``"no_validation"`` (or
+        ``"validation_incomplete"``) finding: overfitting cannot be judged, and a model
+        that reaches 100% training accuracy shows the procedure's classic overfitting sign.
 
     See Also
     --------
@@ -808,6 +818,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             When the loss becomes NaN or infinite or explodes (over 100 times its value
             before training); the estimator is then left as it was before the call.
 
+        Warns
+        -----
+        NoValidationWarning
+            Once, when a run of at least four epochs had no validation set, or one without
+            images of some classes (``unvalidated_classes_``): overfitting (on those
+            classes) cannot be judged. The message says why and what to do, and
+            ``diagnosis_`` holds the matching finding.
+
         Notes
         -----
         A fit that does not complete (an error, a diverged training, Ctrl-C) leaves the
@@ -841,6 +859,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         with tensorflow_random_state(self._seed):
             self._fit_network(X, y, weights, train_idx, val_idx, image_shape, reuse)
         self._report()
+        self._warn_if_unjudged()
         return self
 
     def _check_filters(self) -> None:
@@ -940,7 +959,11 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
         self.initial_loss_ = self._start(X, codes, weights, train_idx, loss, reuse)
         train = self._dataset(X, codes, weights, train_idx, self.batch_size, self._seed)
-        validation = self._validation_dataset(X, codes, val_idx)
+        validation, val_codes = self._validation_dataset(X, codes, val_idx)
+        validated = np.zeros(self.n_classes_, dtype=bool)
+        if val_codes is not None:
+            validated[val_codes] = True
+        self.unvalidated_classes_ = self.classes_[~validated]
         steps = self.epochs * math.ceil(train_idx.size / self.batch_size)
         self.model_.compile(
             optimizer=self._make_optimizer(steps),
@@ -1152,15 +1175,17 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     def _validation_dataset(
         self, X: np.ndarray, codes: np.ndarray, val_idx: np.ndarray | None
-    ) -> Any:
+    ) -> tuple[Any, np.ndarray | None]:
+        """The validation batches and their class codes, or (None, None) without validation."""
         if val_idx is not None:
-            return self._dataset(X, codes, None, val_idx, _PREDICT_BATCH, None)
+            return self._dataset(X, codes, None, val_idx, _PREDICT_BATCH, None), codes[val_idx]
         checked = self._check_validation_data(self.classes_)
         if checked is None:
-            return None
+            return None, None
         X_val, y_val = checked
         codes = self.target_encoder_.transform(y_val).astype(np.int32).ravel()
-        return self._dataset(X_val, codes, None, np.arange(codes.size), _PREDICT_BATCH, None)
+        data = self._dataset(X_val, codes, None, np.arange(codes.size), _PREDICT_BATCH, None)
+        return data, codes
 
     def _start(
         self,
@@ -1216,6 +1241,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             initial_loss=self.initial_loss_ if comparable else None,
             class_priors=self.class_priors_ if self.bias_init == "prior" else None,
             label_smoothing=smoothing,
+            unvalidated_classes=getattr(self, "unvalidated_classes_", None),
         )
 
     def _raise_diverged(self, monitor: _TrainingMonitor) -> None:
@@ -1251,7 +1277,54 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         if self.verbose:
             from .diagnostics import format_findings
 
-            print(format_findings(self.diagnosis_))
+            print(f"Diagnosis of the learning curves\n{format_findings(self.diagnosis_)}")
+
+    def _warn_if_unjudged(self) -> None:
+        """Warn once when the diagnosis could not judge overfitting (on some classes)."""
+        from .diagnostics import NoValidationWarning
+
+        finding = next(
+            (f for f in self.diagnosis_ if f.code in ("no_validation", "validation_incomplete")),
+            None,
+        )
+        if finding is None:
+            return
+        n_epochs = len(self.history_["loss"])
+        missing = labels_text(self.unvalidated_classes_)
+        if finding.code == "validation_incomplete":
+            source = (
+                "validation_data"
+                if self.validation_data is not None
+                else f"the stratified validation split (validation_fraction="
+                f"{self.validation_fraction:g})"
+            )
+            what = (
+                f"and {source} holds no image of class(es) {missing}, so overfitting on them "
+                "cannot be judged"
+            )
+            if self.validation_data is None:
+                what += " (every class keeps at least one training image: these have too few)"
+        else:
+            what = (
+                "without a validation set (no validation_data was given, and none is held out "
+                'unless early_stopping=True or checkpoint_selection="best"), so overfitting '
+                "cannot be judged"
+            )
+            if finding.severity == "warning":
+                epoch = finding.evidence["sign_epoch"]
+                accuracy = self.history_["accuracy"][epoch - 1]
+                what += (
+                    f"; its training accuracy reached {100 * accuracy:.0f}% at epoch {epoch}, "
+                    "the procedure's classic overfitting sign"
+                )
+        warnings.warn(
+            f"KerasCharClassifier trained {n_epochs} epochs {what}. Give "
+            "validation_data=(X_val, y_val) or early_stopping=True (holds out a stratified "
+            "validation_fraction), use fewer cross-validation folds, or get more images of "
+            "the smallest classes; diagnosis_ says more.",
+            NoValidationWarning,
+            stacklevel=2,
+        )
 
     # -- predict -------------------------------------------------------------------------------
 
@@ -1350,6 +1423,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             "initial_loss": self.initial_loss_,
             "best_epoch": self.best_epoch_,
             "class_priors": self.class_priors_.tolist(),
+            "unvalidated_classes": np.flatnonzero(
+                np.isin(self.classes_, self.unvalidated_classes_)
+            ).tolist(),
         }
         with atomic_output(path) as partial:
             self.model_.save(partial)
@@ -1488,6 +1564,15 @@ def _restore_classifier(metadata: dict, written: str) -> KerasCharClassifier:
     if not isinstance(best, int) or not 0 <= best < len(clf.history_["loss"]):
         raise ValueError(f"best_epoch {_short(best)} is not an epoch of the history")
     clf.best_epoch_ = best
+    # Files written before unvalidated_classes was saved: all classes without validation
+    # curves, none with them.
+    if "unvalidated_classes" in metadata:
+        unvalidated = _list_of(metadata, "unvalidated_classes", int)
+        if not all(0 <= k < classes.size for k in unvalidated):
+            raise ValueError("unvalidated_classes must hold indices into classes")
+    else:
+        unvalidated = [] if "val_loss" in clf.history_ else list(range(classes.size))
+    clf.unvalidated_classes_ = classes[np.asarray(unvalidated, dtype=int)]
     return clf
 
 

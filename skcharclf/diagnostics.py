@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 import textwrap
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from numbers import Integral, Real
@@ -44,6 +45,7 @@ from ._images import (
 __all__ = [
     "DatasetReport",
     "Finding",
+    "NoValidationWarning",
     "SanityCheck",
     "SanityReport",
     "analyze_dataset",
@@ -59,6 +61,20 @@ _WIDTH = 92  # text width of the printed reports
 # --------------------------------------------------------------------------------------------
 # Findings
 # --------------------------------------------------------------------------------------------
+
+
+class NoValidationWarning(UserWarning):
+    """Training ran without a validation set, or with one that lacks some classes.
+
+    :class:`~skcharclf.KerasCharClassifier` warns this once per ``fit`` (of at least four
+    epochs, the length the learning-curve diagnosis needs): its curves then cannot show
+    overfitting (on the missing classes). The same fact is the ``"no_validation"`` or
+    ``"validation_incomplete"`` finding of :func:`diagnose_history` in ``diagnosis_``, with
+    what to do. To train without validation on purpose, filter it::
+
+        warnings.filterwarnings("ignore", category=NoValidationWarning)
+    """
+
 
 
 @dataclass
@@ -146,7 +162,8 @@ def format_findings(findings: Sequence[Finding]) -> str:
     Examples
     --------
     >>> from skcharclf.diagnostics import diagnose_history, format_findings
-    >>> print(format_findings(diagnose_history({"loss": [2.0, 1.2, 0.8, 0.6, 0.5]})))
+    >>> curves = {"loss": [2.0, 1.2, 0.8, 0.6, 0.5], "val_loss": [2.1, 1.3, 0.9, 0.7, 0.6]}
+    >>> print(format_findings(diagnose_history(curves)))
     No findings: the learning curves show none of the symptoms the diagnosis looks for.
     """
     if not findings:
@@ -222,6 +239,7 @@ class _Curves:
     learning_rate: np.ndarray | None
     chance: float | None  # the loss of a model that predicts the class priors
     initial_loss: float | None
+    unvalidated_classes: list | None = None  # classes without a validation sample
 
     @property
     def n(self) -> int:
@@ -336,6 +354,9 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     classes = getattr(estimator, "classes_", None)
     if classes is not None:
         context["n_classes"] = len(classes)
+    unvalidated = getattr(estimator, "unvalidated_classes_", None)
+    if unvalidated is not None:
+        context["unvalidated_classes"] = unvalidated
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
     prior_bias = params.get("bias_init") == "prior"
     priors = getattr(estimator, "class_priors_", None)
@@ -357,6 +378,7 @@ def _build_curves(
     initial_loss: float | None,
     class_priors: Any,
     label_smoothing: float | None = None,
+    unvalidated_classes: Any = None,
 ) -> _Curves:
     record, estimator = _history_source(history)
     context = _estimator_context(estimator)
@@ -375,6 +397,8 @@ def _build_curves(
         class_priors = context.get("class_priors")
     if label_smoothing is None:
         label_smoothing = context.get("label_smoothing", 0.0)
+    if unvalidated_classes is None:
+        unvalidated_classes = context.get("unvalidated_classes")
     return _Curves(
         loss=loss,
         accuracy=_curve(record, "accuracy", n),
@@ -383,6 +407,9 @@ def _build_curves(
         learning_rate=_curve(record, "learning_rate", n),
         chance=_expected_initial_loss(n_classes, class_priors, label_smoothing),
         initial_loss=None if initial_loss is None else float(initial_loss),
+        unvalidated_classes=None
+        if unvalidated_classes is None
+        else [_label(c) for c in np.asarray(unvalidated_classes, dtype=object).ravel()],
     )
 
 
@@ -895,6 +922,108 @@ def _rule_val_below_train(curves: _Curves, t: _Thresholds) -> Finding | None:
     )
 
 
+# What to do when the curves cannot show overfitting (no or an incomplete validation set).
+_VALIDATION_REMEDIES = [
+    "Give a validation set: validation_data=(X_val, y_val), rows preprocessed like the training "
+    "rows (in a pipeline: pipeline[:-1].transform(X_val) after fitting), or early_stopping=True "
+    '(or checkpoint_selection="best"), which holds out a stratified validation_fraction of the '
+    "training images.",
+    'With cross-validation or FoldEnsembleClassifier(validation="fold"), use fewer folds, so '
+    "that every held-out fold holds images of every class.",
+    "Get more images of the smallest classes: a stratified split keeps a class's only image "
+    "for training, so a class needs at least two images (more for a small "
+    "validation_fraction) to be validated.",
+]
+# Without accuracies, a training loss below this fraction of the uninformed loss (or, with no
+# reference, below this value) counts as "fallen towards 0".
+_NEAR_ZERO_LOSS = 0.05
+
+
+def _rule_no_validation(curves: _Curves, t: _Thresholds) -> Finding | None:
+    if curves.n < t.min_epochs:
+        return None
+    if curves.val_loss is None:
+        return _no_validation_finding(curves, t)
+    if curves.unvalidated_classes:
+        return _incomplete_validation_finding(curves)
+    return None
+
+
+def _no_validation_finding(curves: _Curves, t: _Thresholds) -> Finding:
+    loss = curves.loss
+    evidence: dict[str, Any] = {"n_epochs": curves.n, "final_loss": float(loss[-1])}
+    explanation = (
+        "Overfitting shows as a validation loss that turns up while the training loss keeps "
+        "falling. The run has no validation curve, so the training curves alone cannot tell "
+        "a model that learns what generalises from one that memorises its training images: "
+        "the overfitting, stalled-validation and validation-oscillation rules did not run."
+    )
+    if curves.accuracy is not None:
+        evidence["final_accuracy"] = float(curves.accuracy[-1])
+        reached = np.flatnonzero(curves.accuracy >= t.overfit_accuracy)
+        sign = (
+            f"training accuracy reached {100 * curves.accuracy[reached[0]]:.0f}% at epoch "
+            f"{reached[0] + 1}"
+            if reached.size
+            else None
+        )
+    else:
+        limit = _NEAR_ZERO_LOSS * (curves.chance if curves.chance is not None else 1.0)
+        reached = np.flatnonzero(loss < limit)
+        sign = (
+            f"the training loss fell to {float(loss[reached[0]]):.3g} at epoch {reached[0] + 1}"
+            if reached.size
+            else None
+        )
+    if sign is None:
+        return Finding(
+            "no_validation",
+            "info",
+            f"Overfitting cannot be judged: {curves.n} epochs without a validation curve",
+            evidence,
+            explanation,
+            list(_VALIDATION_REMEDIES),
+            [],
+        )
+    evidence["sign_epoch"] = int(reached[0]) + 1
+    return Finding(
+        "no_validation",
+        "warning",
+        f"Overfitting cannot be judged, and {sign} without a validation curve: the "
+        "procedure's classic overfitting sign",
+        evidence,
+        "A model that fits every training image is most likely memorising them: the "
+        "procedure's first try reached 100% training accuracy and far less on held-out "
+        "images. " + explanation,
+        [
+            *_VALIDATION_REMEDIES,
+            "If the validation curve confirms it, regularise: early_stopping=True, dropout, "
+            'l2, online_augmentation="default", RareClassAugmenter for the rare classes.',
+        ],
+        [int(reached[0]) + 1, curves.n],
+    )
+
+
+def _incomplete_validation_finding(curves: _Curves) -> Finding:
+    missing = curves.unvalidated_classes
+    return Finding(
+        "validation_incomplete",
+        "info",
+        f"The validation set has no image of {len(missing)} class(es): overfitting on "
+        f"{_format_labels(missing)} cannot be judged",
+        {"unvalidated_classes": missing},
+        "The validation curves say nothing about classes without validation images, and "
+        "these are usually the rare classes, which a network memorises first. A stratified "
+        "split keeps every class's only image for training.",
+        [
+            "Give validation_data=(X_val, y_val) with images of every class, preprocessed "
+            "like the training rows.",
+            *_VALIDATION_REMEDIES[1:],
+        ],
+        [],
+    )
+
+
 _RULES = (
     _rule_initial_loss,
     _rule_plateau,
@@ -904,6 +1033,7 @@ _RULES = (
     _rule_train_oscillation,
     _rule_val_oscillation,
     _rule_val_below_train,
+    _rule_no_validation,
 )
 
 # A finding that explains another one more specifically silences it.
@@ -917,6 +1047,7 @@ _SILENCES = {"plateau": {"underfitting"}}
         "initial_loss": [Interval(Real, 0, None, closed="left"), None],
         "class_priors": ["array-like", None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left"), None],
+        "unvalidated_classes": ["array-like", None],
         "min_epochs": [Interval(Integral, 2, None, closed="left")],
         "divergence_factor": [Interval(Real, 1, None, closed="neither")],
         "initial_loss_tolerance": [Interval(Real, 0, None, closed="neither")],
@@ -941,6 +1072,7 @@ def diagnose_history(
     initial_loss: float | None = None,
     class_priors: Any = None,
     label_smoothing: float | None = None,
+    unvalidated_classes: Any = None,
     min_epochs: int = 4,
     divergence_factor: float = 2.0,
     initial_loss_tolerance: float = 0.5,
@@ -991,6 +1123,11 @@ def diagnose_history(
         ``-sum(((1 - e) * p + e / C) * log p)`` (unchanged for uniform priors). Default: the
         classifier's with ``loss="ce"``, else 0 (the logit-adjusted losses smooth towards
         the priors, which leaves the expected loss unchanged).
+    unvalidated_classes : array-like, optional
+        Classes that have no image in the validation set (``unvalidated_classes_`` of the
+        classifier, read from it by default). With validation curves and at least one such
+        class, a ``"validation_incomplete"`` finding says that overfitting on them cannot be
+        judged.
     min_epochs : int, default=4
         Epochs a trend rule needs before it may fire.
     divergence_factor : float, default=2.0
@@ -1044,8 +1181,12 @@ def diagnose_history(
         Most severe first; empty for a healthy run. Codes: ``"divergence"`` (error),
         ``"initial_loss"``, ``"plateau"``, ``"underfitting"``, ``"overfitting"``,
         ``"val_stalled_early"``, ``"train_oscillation"``, ``"val_oscillation"``,
-        ``"val_below_train"`` (warnings). A diverged run gets only the divergence and
-        initial-loss findings, whose causes come first.
+        ``"val_below_train"`` (warnings); ``"no_validation"`` (info: without validation
+        curves overfitting cannot be judged; a warning when the training accuracy reaches
+        ``overfit_accuracy`` anyway, or, without accuracies, the loss falls below 5% of the
+        uninformed loss: the procedure's classic overfitting sign) and
+        ``"validation_incomplete"`` (info: see ``unvalidated_classes``). A diverged run gets
+        only the divergence and initial-loss findings, whose causes come first.
 
     See Also
     --------
@@ -1060,7 +1201,7 @@ def diagnose_history(
     ...     "accuracy": [0.1, 0.1, 0.11, 0.1, 0.1, 0.11],
     ... }
     >>> [finding.code for finding in diagnose_history(history, n_classes=10)]
-    ['plateau']
+    ['plateau', 'no_validation']
     """
     if class_priors is not None and n_classes is not None and len(class_priors) != n_classes:
         raise ValueError(f"class_priors has {len(class_priors)} entries but n_classes={n_classes}.")
@@ -1080,7 +1221,9 @@ def diagnose_history(
         val_oscillation_tolerance=val_oscillation_tolerance,
         val_below_train_margin=val_below_train_margin,
     )
-    curves = _build_curves(history, n_classes, initial_loss, class_priors, label_smoothing)
+    curves = _build_curves(
+        history, n_classes, initial_loss, class_priors, label_smoothing, unvalidated_classes
+    )
     if curves.n == 0:
         return []
     divergence = _rule_divergence(curves, thresholds)
@@ -2129,7 +2272,10 @@ def _check_overfit(
     estimator: Any, X: Any, y: np.ndarray, settings: dict, target: float
 ) -> SanityCheck:
     model, final = _configured_clone(estimator, {**_UNREGULARISED, **settings})
-    model.fit(X, y)
+    with warnings.catch_warnings():
+        # memorising the subset without a validation set is the point of this check
+        warnings.simplefilter("ignore", NoValidationWarning)
+        model.fit(X, y)
     accuracy = float(model.score(X, y))
     history = getattr(final, "history_", None) or {}
     details: dict[str, Any] = {"n_samples": len(y), "epochs": settings["epochs"]}

@@ -9,6 +9,7 @@ give out-of-fold predictions for every training sample and per-fold scores for f
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral
 from typing import Any
 
@@ -30,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 from threadpoolctl import threadpool_limits
 
 from skcharclf._atomic import restore_on_failure
+from skcharclf.diagnostics import NoValidationWarning
 from skcharclf.model_selection import _check_train_folds, _threads_per_job, check_cv_for_classes
 
 __all__ = ["FoldEnsembleClassifier"]
@@ -105,8 +107,26 @@ def _fit_fold(
     scorer: Any,
     n_threads: int | None,
     fold_validation: bool,
-) -> tuple[Any, np.ndarray, dict[str, float]]:
-    """Fit one member on a fold; return it, its held-out probabilities and scores."""
+) -> tuple[Any, np.ndarray, dict[str, float], list[str]]:
+    """Fit one member on a fold; return it, its held-out probabilities and scores, and the
+    messages of its :class:`NoValidationWarning` (the ensemble warns once for all folds)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", NoValidationWarning)
+        result = _fit_fold_with_threads(member, X_train, y_train, X_test, y_test, classes=classes,
+                                   scorer=scorer, n_threads=n_threads,
+                                   fold_validation=fold_validation)
+    unjudged = []
+    for warning in caught:
+        if issubclass(warning.category, NoValidationWarning):
+            unjudged.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return (*result, unjudged)
+
+
+def _fit_fold_with_threads(member, X_train, y_train, X_test, y_test, *, classes, scorer, n_threads,
+                      fold_validation):
     if n_threads is None:
         return _fit_and_score(member, X_train, y_train, X_test, y_test, classes, scorer,
                               fold_validation)
@@ -212,7 +232,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     Notes
     -----
-    A member's ``validation_data`` is only used as the seed's "best checkpoint" when the
+    A member's ``validation_data`` is only used as the procedure's "best checkpoint" when the
     member restores its best epoch (``KerasCharClassifier(early_stopping=True)`` or
     ``checkpoint_selection="best"``); otherwise it only adds ``val_*`` curves to
     ``history_``. For a pipeline, the fold-validation fit runs the steps one by one
@@ -223,6 +243,10 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     was before the call: a fitted ensemble keeps its members, scores and out-of-fold
     predictions, an unfitted one stays unfitted. The ``estimator`` itself is never fitted
     (members are clones).
+
+    Members that warn :class:`~skcharclf.diagnostics.NoValidationWarning` (no validation
+    set, or a held-out fold without images of some class) are summed up in one such warning
+    per ``fit``, not one per fold.
 
     Examples
     --------
@@ -349,7 +373,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 _set_matching_params(member, "random_state", int(rng.randint(_MAX_SEED)),
                                      only_if_none=True)
 
-        results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
+        outcomes = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(
             delayed(_fit_fold)(
                 member,
                 _safe_indexing(X, train),
@@ -364,6 +388,15 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             for member, (train, test) in zip(members, splits, strict=True)
         )
 
+        results = [outcome[:3] for outcome in outcomes]
+        unjudged = [outcome[3] for outcome in outcomes if outcome[3]]
+        if unjudged:
+            warnings.warn(
+                f"{len(unjudged)} of {len(splits)} fold members could not judge overfitting "
+                f"(on all classes); the first: {unjudged[0][0]}",
+                NoValidationWarning,
+                stacklevel=2,
+            )
         self.estimators_ = [member for member, _, _ in results]
         self.test_indices_ = [test for _, test in splits]
         names = list(results[0][2])

@@ -6,6 +6,7 @@ run eagerly and the whole file stays fast.
 
 import math
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import skcharclf
 from skcharclf import classifier as classifier_module
 from skcharclf._tf import import_keras
 from skcharclf.classifier import KerasCharClassifier, TrainingDivergedError, load_model
-from skcharclf.diagnostics import Finding
+from skcharclf.diagnostics import Finding, NoValidationWarning
 from skcharclf.losses import FocalLoss, LogitAdjustedLoss
 
 keras = import_keras()
@@ -541,6 +542,87 @@ def test_verbose(capsys):
     KerasCharClassifier(**{**TINY, "epochs": 1}, verbose=2).fit(X, Y)
     out = capsys.readouterr().out
     assert "loss:" in out and ("No findings" in out or "[warning]" in out)
+
+
+# -- validation: never silent when overfitting cannot be judged --------------------------------
+
+
+def _unjudged(record):
+    return [w for w in record if issubclass(w.category, NoValidationWarning)]
+
+
+def _fit_recording(clf, X, y):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    return _unjudged(record)
+
+
+@pytest.mark.slow
+def test_first_try_warns_and_diagnoses_the_classic_overfitting_sign():
+    """The procedure's first try: 60 images, classes of one or two, no regularisation."""
+    from skcharclf.datasets import load_digit_chars
+    from skcharclf.preprocessing import ImageResizer
+
+    images, labels = load_digit_chars(return_X_y=True, random_state=0)
+    rng = np.random.RandomState(0)
+    sizes = {c: 1 if c in (2, 8) else 2 if c == 5 else 8 for c in range(10)}
+    index = np.concatenate(
+        [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in sizes.items()]
+    )
+    Xs = ImageResizer(size=(12, 12)).fit_transform([images[i] for i in index])
+    clf = KerasCharClassifier(
+        image_shape=(12, 12), filters=(8, 16), head="flatten", epochs=15, batch_size=16,
+        loss="ce", label_smoothing=0.0, online_augmentation=None, lr_schedule="constant",
+        learning_rate=3e-3, random_state=0,
+    )
+    (warning,) = _fit_recording(clf, Xs, labels[index])
+    assert clf.history_["accuracy"][-1] == 1.0
+    message = str(warning.message)
+    assert message.startswith("KerasCharClassifier trained 15 epochs without a validation set")
+    assert "the procedure's classic overfitting sign" in message
+    assert "validation_data=(X_val, y_val)" in message and "fewer" in message
+    (finding,) = [f for f in clf.diagnosis_ if f.code == "no_validation"]
+    assert finding.severity == "warning"
+    assert "classic overfitting sign" in finding.title
+    assert list(clf.unvalidated_classes_) == list(range(10))
+
+
+def test_validation_split_without_the_rarest_class_warns_once():
+    Xs, ys = _chars(n_per_class=(40, 20, 1))
+    clf = KerasCharClassifier(**{**TINY, "epochs": 4}, early_stopping=True, patience=10)
+    (warning,) = _fit_recording(clf, Xs, ys)
+    assert "the stratified validation split (validation_fraction=0.1) holds no image of " \
+        "class(es) 2" in str(warning.message)
+    assert clf.unvalidated_classes_.tolist() == [2]
+    assert [f.code for f in clf.diagnosis_ if f.severity == "info"][-1] == "validation_incomplete"
+
+
+def test_validation_data_without_a_class_warns():
+    clf = KerasCharClassifier(**{**TINY, "epochs": 4}, validation_data=(X[Y < 2], Y[Y < 2]))
+    (warning,) = _fit_recording(clf, X, Y)
+    assert "validation_data holds no image of class(es) 2" in str(warning.message)
+
+
+def test_complete_validation_or_a_short_run_does_not_warn():
+    complete = KerasCharClassifier(**{**TINY, "epochs": 4}, validation_data=(X, Y))
+    assert _fit_recording(complete, X, Y) == []
+    assert complete.unvalidated_classes_.size == 0
+    assert "no_validation" not in [f.code for f in complete.diagnosis_]
+    short = KerasCharClassifier(**TINY)  # 2 epochs: too short for any trend anyway
+    assert _fit_recording(short, X, Y) == []
+    assert short.unvalidated_classes_.tolist() == [0, 1, 2]
+
+
+def test_no_validation_set_warns_once_and_is_in_the_diagnosis(tmp_path):
+    clf = KerasCharClassifier(**{**TINY, "epochs": 4})
+    (warning,) = _fit_recording(clf, X, Y)
+    assert "trained 4 epochs without a validation set" in str(warning.message)
+    assert "no_validation" in [f.code for f in clf.diagnosis_]
+    clf.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    assert loaded.unvalidated_classes_.tolist() == [0, 1, 2]
+    assert [f.code for f in loaded.diagnosis_] == [f.code for f in clf.diagnosis_]
 
 
 # -- divergence ------------------------------------------------------------------------------

@@ -242,7 +242,8 @@ def test_underfitting_that_is_still_learning_is_info_with_more_epochs_first():
         "loss": 2.3 * np.exp(-epochs / 3),
         "accuracy": 0.7 - 0.6 * np.exp(-epochs / 3),
     }
-    (finding,) = diagnose_history(history)
+    finding, no_validation = diagnose_history(history)
+    assert no_validation.code == "no_validation"  # there is no validation curve
     assert finding.code == "underfitting"
     assert finding.severity == "info"
     assert "more epochs" in finding.remedies[0]
@@ -252,6 +253,7 @@ def test_underfitting_that_is_still_learning_is_info_with_more_epochs_first():
 
 def test_underfitting_without_accuracy_uses_the_uninformed_loss():
     history = {"loss": [2.3, 2.0, 1.9, 1.85, 1.84, 1.84, 1.84, 1.84]}
+    history["val_loss"] = history["loss"]
     assert diagnose_history(history) == []  # nothing to compare the loss with
     assert codes(diagnose_history(history, n_classes=10)) == ["underfitting"]
 
@@ -379,6 +381,56 @@ def test_label_smoothing_shifts_the_expected_initial_loss():
     assert codes(diagnose_history(fitted, initial_loss_tolerance=0.2)) == ["initial_loss"]
     with pytest.raises(ValueError, match="label_smoothing"):
         diagnose_history(history, label_smoothing=1.0)
+
+
+def _without_validation(history):
+    return {key: values for key, values in history.items() if not key.startswith("val_")}
+
+
+def test_no_validation_curve_says_overfitting_cannot_be_judged():
+    history = _without_validation(healthy(np.random.default_rng(0)))
+    (finding,) = diagnose_history(history, n_classes=10)
+    assert (finding.code, finding.severity) == ("no_validation", "info")
+    assert finding.title == "Overfitting cannot be judged: 30 epochs without a validation curve"
+    remedies = " ".join(finding.remedies)
+    assert "validation_data=(X_val, y_val)" in remedies and "early_stopping=True" in remedies
+    assert "fewer folds" in remedies and "more images" in remedies
+
+
+def test_memorising_without_validation_is_the_classic_overfitting_sign():
+    history = _without_validation(overfitting(np.random.default_rng(0)))
+    (finding,) = diagnose_history(history, n_classes=10)
+    assert (finding.code, finding.severity) == ("no_validation", "warning")
+    assert "classic overfitting sign" in finding.title
+    first = int(np.argmax(np.asarray(history["accuracy"]) >= 0.98)) + 1
+    assert finding.epochs == [first, 30]
+    assert finding.evidence["sign_epoch"] == first
+    assert "training accuracy reached" in finding.title
+
+
+def test_loss_towards_zero_without_accuracy_is_the_overfitting_sign_too():
+    history = {"loss": list(2.3 * np.exp(-np.arange(12)))}
+    (finding,) = diagnose_history(history, n_classes=10)
+    assert (finding.code, finding.severity) == ("no_validation", "warning")
+    assert "the training loss fell to" in finding.title
+
+
+def test_short_run_without_validation_gets_no_validation_finding():
+    history = {"loss": [2.0, 1.0, 0.5], "accuracy": [0.5, 0.9, 1.0]}
+    assert diagnose_history(history) == []
+
+
+def test_validation_without_some_classes_is_reported():
+    history = as_lists(healthy(np.random.default_rng(0)))
+    assert diagnose_history(history, unvalidated_classes=[]) == []
+    (finding,) = diagnose_history(history, unvalidated_classes=np.array([2, 8]))
+    assert (finding.code, finding.severity) == ("validation_incomplete", "info")
+    assert finding.evidence == {"unvalidated_classes": [2, 8]}
+    assert "overfitting on 2, 8 cannot be judged" in finding.title
+    fitted = _FittedClassifier(history, initial_loss=2.3)
+    fitted.unvalidated_classes_ = np.array(["a"], dtype=object)
+    assert codes(diagnose_history(fitted)) == ["validation_incomplete"]
+    json.dumps(diagnose_history(fitted)[0].to_dict())
 
 
 def test_aliases_acc_and_lr():

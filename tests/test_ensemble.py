@@ -1,5 +1,7 @@
 """FoldEnsembleClassifier: members per fold, soft voting, out-of-fold predictions, conformance."""
 
+import warnings
+
 import cv2
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skcharclf.diagnostics import NoValidationWarning
 from skcharclf.ensemble import FoldEnsembleClassifier
 
 
@@ -322,3 +325,29 @@ def test_keras_members_validate_on_their_fold_in_thread_limited_workers():
     proba = ensemble.predict_proba(X[:10])
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert ensemble.oof_proba_.shape == (len(y), 3)
+
+
+class _CannotJudge(DecisionTreeClassifier):
+    """A member that warns, as KerasCharClassifier does without a validation set."""
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        warnings.warn("trained without a validation set", NoValidationWarning, stacklevel=2)
+        warnings.warn("an unrelated warning", UserWarning, stacklevel=2)
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+@pytest.mark.parametrize("n_jobs", [None, pytest.param(2, marks=pytest.mark.slow)])
+def test_members_that_cannot_judge_overfitting_warn_once_per_ensemble_fit(n_jobs):
+    X, y = load_digits(return_X_y=True)
+    ensemble = FoldEnsembleClassifier(_CannotJudge(max_depth=2), cv=4, n_jobs=n_jobs)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ensemble.fit(X[:200], y[:200])
+    (warning,) = [w for w in record if issubclass(w.category, NoValidationWarning)]
+    assert str(warning.message) == (
+        "4 of 4 fold members could not judge overfitting (on all classes); the first: "
+        "trained without a validation set"
+    )
+    if n_jobs is None:  # other warnings of the members pass unchanged (in-process only)
+        others = [w for w in record if str(w.message) == "an unrelated warning"]
+        assert len(others) == 4

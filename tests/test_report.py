@@ -230,6 +230,29 @@ def test_history_curves_and_findings(history_report, history_model):
     assert "training findings" in summary
 
 
+class NoValidationClassifier(HistoryClassifier):
+    """The same run as ``HistoryClassifier``, trained without a validation set."""
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.history_ = {k: v for k, v in self.history_.items() if not k.startswith("val_")}
+        self.diagnosis_ = diagnose_history(self.history_, n_classes=len(self.classes_))
+        return self
+
+
+def test_report_says_when_overfitting_cannot_be_judged(tmp_path, chars, analysis):
+    X_train, X_test, y_train, y_test = chars
+    model = Pipeline(
+        [("resize", ImageResizer(size=(16, 16))), ("clf", NoValidationClassifier())]
+    ).fit(X_train, y_train)
+    document = make_report(model, X_test, y_test, tmp_path / "r.html", analysis=analysis)
+    curves = _section(document.read_text("utf-8"), "learning-curves")
+    assert "no_validation" in curves
+    assert "Overfitting cannot be judged, and training accuracy reached" in curves
+    assert "the procedure&#x27;s classic overfitting sign" in curves
+    assert "validation_data=(X_val, y_val)" in curves
+
+
 def test_sample_grid_shows_raw_images(rf_report, chars):
     X_train, _, y_train, _ = chars
     _, _, document = rf_report
