@@ -444,7 +444,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         follow.
     online_augmentation : {None, "light", "default"}, default="default"
         Random rotation, translation, zoom and contrast applied to every training batch (Keras
-        preprocessing layers, inactive at prediction): the seed's "fit with
+        preprocessing layers, inactive at prediction): the procedure's "fit with
         ImageDataGenerator". ``"default"`` (rotation up to 10 degrees, translation and zoom up
         to 10 %, contrast up to 20 %) shows every epoch new variants of the few images a rare
         class has; ``"light"`` halves it. See :func:`skcharclf.models.augmentation_layers`.
@@ -470,7 +470,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         (architecture, filters, blocks_per_stage, batch_norm, image_shape).
     freeze_backbone : bool, default=False
         Train only the output layer; the backbone (and its batch normalisation) stays fixed:
-        the seed's "no trainable layers" constraint.
+        the procedure's "no trainable layers" constraint.
     n_threads : int, optional
         Limit TensorFlow's thread pools (for parallel workers; only effective before
         TensorFlow's first operation in the process).

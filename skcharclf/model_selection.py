@@ -45,7 +45,7 @@ _MAX_SEED = np.iinfo(np.int32).max
 
 
 def _preprocessing_space() -> dict[str, Any]:
-    # The seed's "function to choose the input": no filter, the three filters it applied,
+    # The procedure's "function to choose the input": no filter, the three filters it applied,
     # and the two ways of bringing 9..28-pixel-wide crops to one size.
     return {
         "denoise__method": ["none", "median", "bilateral", "sharpen"],

@@ -7,8 +7,9 @@
                -> backbone -> head (GAP or Flatten, [dropout], Dense(n_classes))
 
 The backbone is a nested :class:`keras.Model` named ``"backbone"``, so its weights can be saved,
-transferred to another model and frozen as one unit (the seed's transfer learning). Everything a
-prediction needs, the normalization learned on the training data included, lives in the model.
+transferred to another model and frozen as one unit (the procedure's transfer learning).
+Everything a prediction needs, the normalization learned on the training data included, lives in
+the model.
 
 Initialisation follows the user's procedure: He-uniform for convolutions followed by a ReLU,
 He-normal for linear 1x1 projection shortcuts, zeros for the last convolution of each residual
@@ -110,7 +111,7 @@ def _batch_norm(x: Any, mode: str, name: str) -> Any:
         return x
     layer = keras.layers.BatchNormalization(name=name)
     # A non-trainable BatchNormalization runs in inference mode in Keras 3: a fixed affine
-    # map that adds no trainable weights (the seed's "BN with trainable=False").
+    # map that adds no trainable weights (the procedure's "BN with trainable=False").
     layer.trainable = mode == "trainable"
     return layer(x)
 
@@ -126,7 +127,7 @@ def _residual_block(
     seeds: _Seeds,
     name: str,
 ) -> Any:
-    """The seed's "block A": conv-ReLU-conv plus an identity (or 1x1 projection) shortcut."""
+    """The procedure's "block A": conv-ReLU-conv plus an identity (or 1x1 projection) shortcut."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv(

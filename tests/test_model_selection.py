@@ -180,7 +180,7 @@ def test_threads_per_job_rule():
 
 
 def test_grid_search_over_preprocessing_variants(small_chars):
-    """The seed's "function to choose the input" as a grid over Denoiser and ImageResizer."""
+    """The procedure's "function to choose the input" as a grid over Denoiser and ImageResizer."""
     X, y = small_chars
     grid = GridSearchCV(
         make_baseline_pipeline(n_estimators=30, random_state=0),
@@ -253,7 +253,7 @@ def test_search_space_fits_the_char_pipeline():
 
 @pytest.mark.slow
 def test_halving_search_gives_later_rounds_more_epochs(clean_chars):
-    """The seed's "short runs first, then the best for longer" as successive halving."""
+    """The procedure's "short runs first, then the best for longer" as successive halving."""
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV
 
