@@ -468,17 +468,21 @@ class ImageResizer(TransformerMixin, BaseEstimator):
 
 
 class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
-    """Filter noise from character images with OpenCV; the batch keeps its form.
+    """Filter noise from character images with OpenCV; the default ``method="none"`` does nothing.
 
     One filter or a chain of filters, chosen by ``method`` so that a grid search can pick
-    the input variant (``{"denoise__method": ["none", "median", ["median", "sharpen"]]}``).
+    the input variant (``{"denoise__method": ["none", "median", ["median", "sharpen"]]}``);
+    the batch keeps its form. ``Denoiser()`` alone returns the images unchanged: it is the
+    baseline of such a search. Name a method to filter: :func:`~skcharclf.make_char_pipeline`
+    and :func:`~skcharclf.make_baseline_pipeline` use ``"median"``, which removes the
+    salt-and-pepper noise of scans.
 
     Parameters
     ----------
     method : str or list of str, default="none"
         The filter, or a list of filters applied in order:
 
-        - ``"none"``: leave the images as they are.
+        - ``"none"`` (the default): leave the images as they are.
         - ``"sharpen"``: unsharp mask, ``image + sharpen_amount * (image - gaussian(image))``.
         - ``"median"``: median of a ``ksize x ksize`` window; removes salt-and-pepper noise
           and keeps edges.
