@@ -142,20 +142,54 @@ def _one_line(message: object) -> str:
 
 @contextlib.contextmanager
 def _warnings_as_lines(prefix: str) -> Iterator[None]:
-    """Print warnings as ``<prefix>: warning: <message>`` lines, without source locations.
+    """Print warnings as ``<prefix>: warning: <message>`` lines, without source locations,
+    each message once per command.
 
     Deprecation warnings are meant for the developers of the libraries involved, not for
-    someone running a command: they are not shown.
+    someone running a command: they are not shown. Neither is the classifier's
+    ``NoValidationWarning``: the commands that train print the diagnosis, whose
+    ``"no_validation"`` finding says the same with what to do.
     """
+    from skcharclf.diagnostics import NoValidationWarning
+
+    shown: set[str] = set()
 
     def show(message: Any, category: Any, filename: Any, lineno: Any, *rest: Any) -> None:
-        print(f"{prefix}: warning: {_one_line(message)}", file=sys.stderr)
+        line = f"{prefix}: warning: {_one_line(message)}"
+        # One computation can run twice (evaluate scores the predictions, and so does the
+        # report it writes): say it once.
+        if line not in shown:
+            shown.add(line)
+            print(line, file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", PendingDeprecationWarning)
+        warnings.simplefilter("ignore", NoValidationWarning)
         warnings.showwarning = show
         yield
+
+
+def _add_progress_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--quiet", action="store_true", help="no progress output while the network trains"
+    )
+    group.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Keras's progress bars even when the output is not a terminal (default: bars on "
+        "a terminal, one line per epoch otherwise)",
+    )
+
+
+def _progress_verbosity(args: argparse.Namespace) -> int:
+    """The classifier's ``verbose``: a progress bar on a terminal, else one line per epoch."""
+    if args.quiet:
+        return 0
+    if args.verbose:
+        return 1
+    return 1 if sys.stdout.isatty() else 2
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -205,7 +239,12 @@ def _demo_cnn(args: argparse.Namespace) -> Any:
 
     # --quick (tests, smoke checks): two epochs of a smaller network
     quick = {"size": (16, 16), "filters": (8, 16), "epochs": 2} if args.quick else {}
-    return make_char_pipeline(random_state=args.random_state, n_jobs=args.n_jobs, **quick)
+    return make_char_pipeline(
+        random_state=args.random_state,
+        n_jobs=args.n_jobs,
+        verbose=_progress_verbosity(args),
+        **quick,
+    )
 
 
 # Models the demo can train: name -> (one-line description, factory taking the parsed args).
@@ -260,6 +299,7 @@ def _add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="HTML",
         help="write the HTML report of the last model here, '' for none (default: %(default)s)",
     )
+    _add_progress_options(demo)
     # A smaller, faster run for tests and smoke checks.
     demo.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
     demo.set_defaults(func=_run_demo)
@@ -505,6 +545,8 @@ def _load_labelled(
     if not path.exists():
         raise _CommandError(f"data {path_text!r} does not exist.")
     if path.is_dir():
+        if args.labels == "folders":
+            _check_class_folders(path)
         return datasets.load_image_folder(
             path,
             labels=args.labels,
@@ -532,6 +574,22 @@ def _load_labelled(
     if y is None:
         raise _CommandError(f"data {path_text!r} holds images but no labels; {hint}.")
     return X, y
+
+
+def _check_class_folders(path: Path) -> None:
+    """A folder of image files without class sub-folders: say which option reads it (the
+    loader's own message names the Python argument)."""
+    from skcharclf import datasets
+
+    entries = [entry for entry in path.iterdir() if not entry.name.startswith(".")]
+    extensions = {f".{ext}" for ext in datasets._IMAGE_EXTENSIONS}
+    if not any(entry.is_dir() for entry in entries) and any(
+        entry.is_file() and entry.suffix.lower() in extensions for entry in entries
+    ):
+        raise _CommandError(
+            f"{str(path)!r} has no class sub-folder. It holds image files directly: pass "
+            "--labels filename to read the labels from '<label>_<id>.png' file names."
+        )
 
 
 def _idx_labels_beside(images: Path) -> Path | None:
@@ -661,7 +719,7 @@ def _add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="seed of the augmentation and the network (overrides the config)",
     )
-    train.add_argument("--verbose", action="store_true", help="show Keras's progress bars")
+    _add_progress_options(train)
     train.set_defaults(func=_run_train)
 
 
@@ -689,7 +747,7 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"Saved the model to {args.out!r}{note}")
     classifier = pipeline.steps[-1][1]
     findings = getattr(classifier, "diagnosis_", None)
-    # a verbose classifier has printed its diagnosis at the end of fit already
+    # a verbose classifier has printed its diagnosis (under the same heading) at the end of fit
     if findings is not None and not getattr(classifier, "verbose", 0):
         print()
         print("Diagnosis of the learning curves")
@@ -786,8 +844,8 @@ def _build_pipeline(config: dict[str, Any], args: argparse.Namespace) -> Any:
                 if key.count("__") == 1 and key.endswith("__random_state")
             }
         )
-    if args.verbose:
-        overrides["clf__verbose"] = 1
+    if args.quiet or args.verbose or not {"verbose", "clf__verbose"} & set(config):
+        overrides["clf__verbose"] = _progress_verbosity(args)
     pipeline.set_params(**overrides)
     return pipeline
 
@@ -866,7 +924,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print(f"{name.ljust(width)}  {value:.3f}")
     print()
     rows = [
-        [str(c), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(n)]
+        [str(c), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(int(n))]
         for c, p, r, f, n in zip(classes.tolist(), precision, recall, f1, support, strict=True)
     ]
     print(_table(["class", "precision", "recall", "F1", "support"], rows))

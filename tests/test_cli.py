@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import cv2
@@ -113,13 +114,33 @@ def test_train_prints_each_phase_and_the_diagnosis(trained, data_dir):
         "-> clf=KerasCharClassifier"
     )
     assert lines[2] == "Training for 1 epoch(s) ..."
-    assert lines[3].startswith("Trained in ") and lines[3].endswith(" s")
-    assert lines[4] == (
-        f"Saved the model to {str(trained['model'])!r} (without the training-only step(s) augment)"
-    )
-    assert lines[6] == "Diagnosis of the learning curves"
+    # progress by default: stdout is not a terminal here, so one line per epoch (Keras
+    # heads it with "Epoch k/n" from two epochs on)
+    assert re.match(r"\d+/\d+ - .* - loss: \d", lines[3])
+    assert lines[4] == "Diagnosis of the learning curves"
+    end = next(k for k, line in enumerate(lines) if line.startswith("Trained in "))
     model = load_pipeline(trained["model"])  # which recomputes the diagnosis from the history
-    assert "\n".join(lines[7:]) == format_findings(model.named_steps["clf"].diagnosis_)
+    assert "\n".join(lines[5:end]) == format_findings(model.named_steps["clf"].diagnosis_)
+    assert lines[end].endswith(" s")
+    assert lines[end + 1:] == [
+        f"Saved the model to {str(trained['model'])!r} (without the training-only step(s) augment)"
+    ]
+
+
+@pytest.mark.slow
+def test_train_quiet_prints_no_progress_and_the_diagnosis_at_the_end(data_dir, tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**TINY_CONFIG, "epochs": 4}))
+    model = tmp_path / "m.skc"
+    status, out, err = _run(["train", data_dir, "--config", config, "--out", model, "--quiet"])
+    assert (status, err) == (0, "")  # the no-validation warning is in the diagnosis instead
+    lines = out.splitlines()
+    assert lines[3].startswith("Trained in ") and not any("Epoch" in line for line in lines)
+    assert lines[6] == "Diagnosis of the learning curves"
+    findings = load_pipeline(model).named_steps["clf"].diagnosis_
+    assert "no_validation" in [finding.code for finding in findings]
+    assert "\n".join(lines[7:]) == format_findings(findings)
+    assert "Overfitting cannot be judged" in out
 
 
 @pytest.mark.slow
@@ -329,6 +350,20 @@ def test_data_without_labels(tmp_path, capsys):
     assert line.endswith("holds images but no labels; pass --idx-labels FILE.")
 
 
+def test_flat_folder_suggests_the_labels_option(tmp_path, capsys):
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    assert cv2.imwrite(str(folder / "bar_001.png"), np.zeros((8, 8), np.uint8))
+    for command in (["analyze", folder], ["train", folder, "--out", tmp_path / "m.skc"]):
+        line = _error_line(capsys, command)
+        assert line == (
+            f"skcharclf {command[0]}: error: {str(folder)!r} has no class sub-folder. It holds "
+            "image files directly: pass --labels filename to read the labels from "
+            "'<label>_<id>.png' file names."
+        )
+    assert main(["analyze", str(folder), "--labels", "filename"]) == 0
+
+
 def test_single_image_or_other_file_is_not_a_data_set(tmp_path, capsys):
     image = tmp_path / "a.png"
     cv2.imwrite(str(image), np.zeros((8, 8), np.uint8))
@@ -408,18 +443,59 @@ def test_bad_config_value(data_dir, tmp_path, config_file, capsys):
 
 def test_options_override_the_config():
     config = {"random_state": 1, "clf__verbose": 0, "augment": None, "epochs": 5}
-    args = argparse.Namespace(epochs=3, random_state=7, verbose=True)
+    args = argparse.Namespace(epochs=3, random_state=7, verbose=True, quiet=False)
     pipeline = cli._build_pipeline(config, args)
     assert [name for name, _ in pipeline.steps] == ["denoise", "resize", "clf"]
     params = pipeline.get_params()
     assert params["clf__epochs"] == 3
     assert params["clf__random_state"] == 7
     assert params["clf__verbose"] == 1
-    pipeline = cli._build_pipeline(
-        {"random_state": 1}, argparse.Namespace(epochs=None, random_state=7, verbose=False)
-    )
+    quiet = argparse.Namespace(epochs=None, random_state=7, verbose=False, quiet=True)
+    pipeline = cli._build_pipeline({"random_state": 1}, quiet)
     assert pipeline.get_params()["augment__random_state"] == 7
     assert pipeline.get_params()["clf__verbose"] == 0
+    # without an option the config's verbosity stands
+    neither = argparse.Namespace(epochs=None, random_state=None, verbose=False, quiet=False)
+    assert cli._build_pipeline({"clf__verbose": 0}, neither).get_params()["clf__verbose"] == 0
+
+
+@pytest.mark.parametrize(
+    ("quiet", "verbose", "tty", "expected"),
+    [
+        (False, False, False, 2),  # a log file or a pipe: one line per epoch
+        (False, False, True, 1),  # a terminal: Keras's progress bar
+        (True, False, True, 0),
+        (False, True, False, 1),
+    ],
+)
+def test_progress_is_shown_by_default(monkeypatch, quiet, verbose, tty, expected):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: tty, raising=False)
+    args = argparse.Namespace(quiet=quiet, verbose=verbose)
+    assert cli._progress_verbosity(args) == expected
+    train = argparse.Namespace(epochs=None, random_state=None, **vars(args))
+    assert cli._build_pipeline({}, train).get_params()["clf__verbose"] == expected
+    demo = argparse.Namespace(quick=True, random_state=0, n_jobs=1, **vars(args))
+    assert cli._demo_cnn(demo).get_params()["clf__verbose"] == expected
+
+
+def test_quiet_and_verbose_exclude_each_other(capsys):
+    assert main(["train", "data", "--out", "m.skc", "--quiet", "--verbose"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_warnings_print_once_per_command_and_no_validation_goes_to_the_diagnosis(capsys):
+    from skcharclf.diagnostics import NoValidationWarning
+
+    with cli._warnings_as_lines("skcharclf evaluate"):
+        for _ in range(2):  # evaluate scores the predictions, and its report does again
+            warnings.warn("y_pred contains classes not in y_true", UserWarning, stacklevel=1)
+        warnings.warn("something else", UserWarning, stacklevel=1)
+        warnings.warn("trained 20 epochs without a validation set", NoValidationWarning,
+                      stacklevel=1)
+    assert capsys.readouterr().err == (
+        "skcharclf evaluate: warning: y_pred contains classes not in y_true\n"
+        "skcharclf evaluate: warning: something else\n"
+    )
 
 
 def test_yaml_config_is_read(data_dir, tmp_path, config_file, capsys):
