@@ -110,9 +110,14 @@ def test_errors_are_one_line_on_stderr(monkeypatch, capsys):
         raise ValueError("cannot build\n  the data")
 
     monkeypatch.setattr("skcharclf.datasets.load_digit_chars", broken)
-    assert main(["demo", "--quick"]) == 2
+    # Not raised by one of the package's input checks: an unexpected error (status 1), still
+    # one line, with the hint that --debug shows the traceback.
+    assert main(["demo", "--quick"]) == 1
     err = capsys.readouterr().err
-    assert err == "skcharclf demo: error: cannot build the data\n"
+    assert err == (
+        "skcharclf demo: unexpected error: ValueError: cannot build the data "
+        "(run with --debug to see the traceback)\n"
+    )
 
 
 def test_table_alignment():
