@@ -34,7 +34,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_random_state, column_or_1d
 
-from ._images import (
+from .._images import (
     as_uint8,
     check_flat_batch,
     check_image_batch,
