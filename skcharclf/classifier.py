@@ -1232,9 +1232,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         return int(np.argmax(scores) if self.monitor == "val_f1_macro" else np.argmin(scores))
 
     def _diagnose(self, history: dict) -> list:
-        from .diagnostics import _initial_loss_reference, diagnose_history
+        from ._initial_loss import initial_loss_reference
+        from .diagnostics import diagnose_history
 
-        comparable, smoothing = _initial_loss_reference(self.get_params(deep=False))
+        comparable, smoothing = initial_loss_reference(self.get_params(deep=False))
         return diagnose_history(
             history,
             n_classes=self.n_classes_,

@@ -32,9 +32,12 @@ from sklearn.utils.validation import check_is_fitted
 from . import __version__
 from . import _plotting as plots
 from ._atomic import atomic_output
+from ._format import epoch_span, format_value
 from ._images import check_image_batch, is_flat_batch, resolve_image_shape
 
 __all__ = ["make_report"]
+
+_ELLIPSIS = "\u2026"  # the end of a shortened list of values or epochs
 
 _SAMPLES = 8  # sample images shown per class
 _SECTIONS = (
@@ -520,7 +523,7 @@ def _findings_html(findings: Sequence[Any], *, numbered: bool = True) -> str:
     for number, finding in enumerate(findings, start=1):
         severity = _e(finding.severity)
         evidence = "".join(
-            f"<tr><th>{_e(key)}</th><td>{_e(_format_value(value))}</td></tr>"
+            f"<tr><th>{_e(key)}</th><td>{_e(format_value(value, ellipsis=_ELLIPSIS))}</td></tr>"
             for key, value in dict(finding.evidence or {}).items()
         )
         remedies = "".join(f"<li>{_e(remedy)}</li>" for remedy in finding.remedies or ())
@@ -545,21 +548,8 @@ def _epoch_list(epochs: Sequence[int]) -> str:
     epochs = sorted({int(e) for e in epochs})
     if epochs == [0]:
         return "before training"
-    if len(epochs) > 2 and epochs == list(range(epochs[0], epochs[-1] + 1)):
-        return f"epochs {epochs[0]}\u2013{epochs[-1]}"
-    shown = ", ".join(str(e) for e in epochs[:8]) + (", \u2026" if len(epochs) > 8 else "")
-    return f"epoch{'s' if len(epochs) > 1 else ''} {shown}"
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple, np.ndarray)):
-        items = [_format_value(v) for v in list(value)[:10]]
-        return "[" + ", ".join(items) + (", \u2026" if len(value) > 10 else "") + "]"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items())
-    return str(value)
+    span = epoch_span(epochs, dash="\u2013", ellipsis=_ELLIPSIS)
+    return f"epoch{'s' if len(epochs) > 1 else ''} {span}"
 
 
 def _confusion_section(y_test, y_pred, classes, labels) -> tuple:
