@@ -1,7 +1,10 @@
 """Learning-curve diagnosis (skcharclf.diagnostics.diagnose_history)."""
 
+import dataclasses
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,12 +19,14 @@ from _diagnostics_data import (
     healthy,
     overfitting,
     plateau,
+    train_oscillation,
     underfitting,
 )
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
 
 from skcharclf.diagnostics import (
+    DiagnosisThresholds,
     NoValidationWarning,
     diagnose_history,
 )
@@ -122,6 +127,55 @@ def test_thresholds_are_parameters():
             healthy(np.random.default_rng(0)), plateau_tolerance=0.999, underfit_accuracy=1.0
         )
     ) == ["plateau"]
+
+
+def test_thresholds_object_is_the_same_as_keyword_arguments():
+    history = overfitting(np.random.default_rng(0))
+    lenient = DiagnosisThresholds(overfit_rise=5.0, overfit_gap=0.5)
+    assert diagnose_history(history, thresholds=lenient) == []
+    assert diagnose_history(history, thresholds=DiagnosisThresholds()) == diagnose_history(history)
+    # a keyword argument replaces that field of the thresholds object, the rest stays
+    assert codes(diagnose_history(history, thresholds=lenient, overfit_gap=0.1)) == ["overfitting"]
+    assert codes(diagnose_history(history, thresholds=lenient, overfit_rise=0.1)) == ["overfitting"]
+
+
+def test_named_magic_numbers_steer_their_rules():
+    (converged,) = diagnose_history(underfitting(np.random.default_rng(0)))
+    assert converged.severity == "warning"  # the loss fell 2% in the last third
+    (still,) = diagnose_history(underfitting(np.random.default_rng(0)), still_learning_drop=0.02)
+    assert still.code == "underfitting" and still.severity == "info"
+    oscillating = train_oscillation(np.random.default_rng(0))
+    assert codes(diagnose_history(oscillating)) == ["train_oscillation"]
+    assert codes(diagnose_history(oscillating, oscillation_trend_factor=1e-6)) == []
+    history = overfitting(np.random.default_rng(0))
+    (rising,) = diagnose_history(history)
+    (gap_only,) = diagnose_history(history, overfit_noise_factor=1000.0)
+    assert "rises" in rising.title and "training accuracy but" in gap_only.title
+
+
+def test_thresholds_are_checked_once_where_they_are_made():
+    with pytest.raises(ValueError, match="'overfit_gap' parameter of DiagnosisThresholds"):
+        DiagnosisThresholds(overfit_gap=2.0)
+    with pytest.raises(ValueError, match="'near_zero_loss' parameter of diagnose_history"):
+        diagnose_history({"loss": [1.0]}, near_zero_loss=0.0)
+    with pytest.raises(ValueError, match="'thresholds' parameter of diagnose_history"):
+        diagnose_history({"loss": [1.0]}, thresholds={"min_epochs": 3})
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['overfit_rse'\]"):
+        diagnose_history({"loss": [1.0]}, overfit_rse=0.2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DiagnosisThresholds().min_epochs = 2
+
+
+def test_diagnosing_a_history_does_not_start_tensorflow():
+    """The initial-loss reference lives outside skcharclf.losses, which imports Keras."""
+    code = (
+        "import sys\n"
+        "from skcharclf.diagnostics import diagnose_history\n"
+        "diagnose_history({'loss': [2.3, 2.2, 2.1, 2.0]}, n_classes=10, initial_loss=2.3)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_underfitting_that_is_still_learning_is_info_with_more_epochs_first():

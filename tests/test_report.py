@@ -230,6 +230,20 @@ def test_history_curves_and_findings(history_report, history_model):
     assert "training findings" in summary
 
 
+def test_findings_show_their_epoch_span_and_evidence_like_the_printed_text(
+    history_report, history_model
+):
+    """A finding's [first, last] epochs are a stretch of the run, as in format_findings."""
+    _, document = history_report
+    curves = _section(document, "learning-curves")
+    overfitting = next(f for f in history_model[-1].diagnosis_ if f.code == "overfitting")
+    first, last = overfitting.epochs
+    assert last > first + 1
+    assert f"epochs {first}\u2013{last}" in curves
+    assert f"epochs: {first}-{last}" in str(overfitting)
+    assert f"<td>{overfitting.evidence['best_val_loss']:.4g}</td>" in curves
+
+
 class NoValidationClassifier(HistoryClassifier):
     """The same run as ``HistoryClassifier``, trained without a validation set."""
 
