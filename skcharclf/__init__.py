@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 # public name -> submodule that defines it (imported on first access)
 _LAZY = {
+    "FlatImages": "_images",
     "ImageResizer": "preprocessing",
     "Denoiser": "preprocessing",
     "RareClassAugmenter": "augmentation",

@@ -46,13 +46,16 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "FlatImages",
     "as_float01",
     "as_uint8",
     "check_flat_batch",
     "check_image_batch",
     "estimate_background",
     "full_scale",
+    "image_geometry",
     "is_flat_batch",
+    "resolve_geometry",
     "resolve_image_shape",
     "split_working_dtypes",
     "to_gray",
@@ -518,3 +521,192 @@ def check_flat_batch(
 def unflatten(X: np.ndarray, image_shape: tuple[int, int]) -> np.ndarray:
     """View a flat batch ``(n, H*W)`` as images ``(n, H, W)`` without copying."""
     return np.asarray(X).reshape(-1, *image_shape)
+
+
+class FlatImages(np.ndarray):
+    """A flat batch that remembers the ``(height, width)`` its rows were flattened from.
+
+    :class:`~skcharclf.ImageResizer` returns one, so the later steps of a pipeline
+    (:class:`~skcharclf.RareClassAugmenter`, :class:`~skcharclf.KerasCharClassifier`, a
+    :class:`~skcharclf.Denoiser` on flat input) take the geometry from their input and the
+    size is stated once, by the resizer. It is a plain :class:`numpy.ndarray` for everything
+    else: scikit-learn and imbalanced-learn estimators convert it with ``np.asarray`` and see an
+    ordinary array.
+
+    Row selections (slicing, fancy indexing, ``_safe_indexing`` in cross-validation splits),
+    element-wise arithmetic, copies and pickling (joblib workers) keep the geometry; anything
+    that is no longer a 2D batch of ``height * width`` columns (a column, a reduction such as
+    ``X.max()``, a reshape to images) is a plain array or scalar.
+
+    Parameters
+    ----------
+    array : array-like of shape (n_samples, height * width)
+        The flat batch (not copied when it already is an ndarray).
+    image_shape : tuple of (int, int)
+        ``(height, width)`` of the images.
+    source : str, optional
+        Who produced the batch, e.g. ``"ImageResizer(size=(32, 24))"``; quoted in the error
+        raised when a later step is told a different geometry.
+
+    Attributes
+    ----------
+    image_shape : tuple of (int, int)
+        ``(height, width)`` of the images.
+    source : str or None
+        The producing step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcharclf import FlatImages
+    >>> X = FlatImages(np.zeros((4, 6), np.float32), (2, 3), source="my loader")
+    >>> X[1:3].image_shape
+    (2, 3)
+    >>> type(X.max()).__name__, type(X[:, 0]).__name__
+    ('float32', 'ndarray')
+    """
+
+    image_shape: tuple[int, int] | None
+    source: str | None
+
+    def __new__(
+        cls, array: object, image_shape: tuple[int, int], source: str | None = None
+    ) -> FlatImages:
+        flat = np.asarray(array)
+        if (
+            not isinstance(image_shape, (tuple, list))
+            or len(image_shape) != 2
+            or not all(isinstance(v, numbers.Integral) and v > 0 for v in image_shape)
+        ):
+            raise ValueError(
+                f"image_shape must be a (height, width) tuple of positive integers, got "
+                f"{image_shape!r}."
+            )
+        height, width = int(image_shape[0]), int(image_shape[1])
+        if flat.ndim != 2 or flat.shape[1] != height * width:
+            raise ValueError(
+                f"a flat batch of {height}x{width} images has shape (n_samples, "
+                f"{height * width}), got {flat.shape}."
+            )
+        batch = flat.view(cls)
+        batch.image_shape = (height, width)
+        batch.source = source
+        return batch
+
+    def __array_finalize__(self, obj: np.ndarray | None) -> None:
+        shape = getattr(obj, "image_shape", None)
+        self.source = getattr(obj, "source", None)
+        self.image_shape = shape if _matches(self, shape) else None
+
+    def __array_wrap__(
+        self, array: np.ndarray, context: object = None, return_scalar: bool = False
+    ) -> object:
+        if return_scalar:
+            return array[()]
+        if not _matches(array, self.image_shape):
+            return array.view(np.ndarray)
+        return super().__array_wrap__(array, context, return_scalar)
+
+    def __getitem__(self, key: object) -> object:
+        result = super().__getitem__(key)
+        if isinstance(result, FlatImages) and result.image_shape is None:
+            return result.view(np.ndarray)
+        return result
+
+    def __reduce__(self) -> tuple:
+        rebuild, arguments, state = super().__reduce__()
+        return rebuild, arguments, (state, self.image_shape, self.source)
+
+    def __setstate__(self, state: tuple) -> None:
+        array_state, image_shape, source = state
+        super().__setstate__(array_state)
+        self.image_shape = image_shape
+        self.source = source
+
+
+def _matches(array: np.ndarray, image_shape: tuple[int, int] | None) -> bool:
+    """Whether ``array`` is a 2D batch whose rows hold ``image_shape`` images."""
+    return (
+        image_shape is not None
+        and array.ndim == 2
+        and array.shape[1] == image_shape[0] * image_shape[1]
+    )
+
+
+_PIXEL_NAME = "pixel_{}_{}"  # ImageResizer.get_feature_names_out: pixel_<row>_<column>
+
+
+def image_geometry(X: object) -> tuple[tuple[int, int], str] | None:
+    """The image geometry a flat batch carries, read before validation strips it.
+
+    Parameters
+    ----------
+    X : object
+        The raw input of a step: a :class:`FlatImages` (the resizer's output), or a data frame
+        whose columns are the resizer's feature names ``pixel_<row>_<column>`` (its output
+        under ``set_output(transform="pandas")``).
+
+    Returns
+    -------
+    geometry : ((height, width), source) or None
+        ``None`` when ``X`` carries no geometry (a plain array, other column names).
+    """
+    if isinstance(X, FlatImages):
+        if not _matches(X, X.image_shape):
+            return None
+        return X.image_shape, X.source or "a FlatImages batch"
+    columns = getattr(X, "columns", None)
+    if columns is None or len(columns) == 0 or not isinstance(columns[-1], str):
+        return None
+    parts = columns[-1].split("_")
+    if len(parts) != 3 or parts[0] != "pixel" or not (parts[1] + parts[2]).isdigit():
+        return None
+    height, width = int(parts[1]) + 1, int(parts[2]) + 1
+    expected = [_PIXEL_NAME.format(r, c) for r in range(height) for c in range(width)]
+    if list(columns) != expected:
+        return None
+    return (height, width), "the column names pixel_<row>_<column> of ImageResizer"
+
+
+def resolve_geometry(
+    image_shape: object,
+    n_features: int,
+    geometry: tuple[tuple[int, int], str] | None,
+    step: str,
+) -> tuple[int, int]:
+    """Resolve a step's ``image_shape`` parameter against the geometry its input carries.
+
+    Parameters
+    ----------
+    image_shape : "auto" or tuple of (int, int)
+        The step's parameter. ``"auto"`` takes the input's geometry, else infers as
+        :func:`resolve_image_shape` does (a square, else one row).
+    n_features : int
+        Number of columns of the validated flat batch.
+    geometry : ((height, width), source) or None
+        What :func:`image_geometry` read from the raw input.
+    step : str
+        The step, as quoted in errors, e.g. ``"RareClassAugmenter(image_shape=(32, 32))"``.
+
+    Returns
+    -------
+    (height, width) : tuple of int
+
+    Raises
+    ------
+    ValueError
+        When an explicit ``image_shape`` contradicts the input's geometry: the message names
+        both steps.
+    """
+    if geometry is None:
+        return resolve_image_shape(image_shape, n_features)
+    shape, source = geometry
+    if isinstance(image_shape, str) and image_shape == "auto":
+        return resolve_image_shape(shape, n_features)
+    if isinstance(image_shape, (tuple, list)) and tuple(image_shape) != shape:
+        raise ValueError(
+            f"{step} contradicts its input: {source} produced {shape[0]}x{shape[1]} images, "
+            f"image_shape={shape}. Leave image_shape='auto' (the default) to take the "
+            "geometry from the input, or make the two steps agree."
+        )
+    return resolve_image_shape(image_shape, n_features)

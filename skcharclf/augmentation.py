@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._images import resolve_image_shape
+from ._images import FlatImages, image_geometry, resolve_geometry
 
 __all__ = ["TRANSFORM_NAMES", "RareClassAugmenter"]
 
@@ -151,10 +151,13 @@ default="default"
         transform picked at random among those with ``p > 0``, so no generated image is a
         plain duplicate.
 
-    image_shape : "auto" or tuple of (int, int), default=(32, 32)
+    image_shape : "auto" or tuple of (int, int), default="auto"
         ``(height, width)`` the rows of ``X`` were flattened from, i.e. the ``size`` of the
-        :class:`~skcharclf.ImageResizer` before this step. ``"auto"`` assumes square images
-        when the number of features is a perfect square.
+        :class:`~skcharclf.ImageResizer` before this step. ``"auto"`` takes it from ``X``
+        when ``X`` carries it (the resizer's :class:`~skcharclf.FlatImages` output), else
+        assumes square images when the number of features is a perfect square and one-row
+        images ``(1, n_features)`` otherwise. A tuple that contradicts the geometry ``X``
+        carries is an error naming both steps.
 
     random_state : int, RandomState instance or None, default=None
         Seed of every random choice (which images are copied and how they are
@@ -238,7 +241,7 @@ default="default"
         *,
         sampling_strategy="auto",
         transforms="default",
-        image_shape=(32, 32),
+        image_shape="auto",
         random_state=None,
         n_jobs=None,
     ):
@@ -256,6 +259,7 @@ default="default"
                 "X.reshape(len(X), -1) with image_shape=(height, width)."
             )
         y, binarize_y = check_target_type(y, indicate_one_vs_all=True)
+        geometry = image_geometry(X)
         X, y = validate_data(
             self, X=X, y=y, reset=True, accept_sparse=False, ensure_all_finite=False
         )
@@ -266,7 +270,8 @@ default="default"
                 "sample(s) in all); images to augment must be complete: drop or impute them "
                 "first."
             )
-        self.image_shape_ = resolve_image_shape(self.image_shape, X.shape[1])
+        step = f"RareClassAugmenter(image_shape={self.image_shape!r})"
+        self.image_shape_ = resolve_geometry(self.image_shape, X.shape[1], geometry, step)
         if max(self.image_shape_) > _CV_MAX_SIDE:
             raise ValueError(
                 f"image_shape_={self.image_shape_}: images with a side longer than "
@@ -275,6 +280,40 @@ default="default"
             )
         self.transforms_ = _resolve_transforms(self.transforms)
         return X, y, binarize_y
+
+    def fit_resample(self, X, y, **params):
+        """Resample the dataset: the originals, then the generated images.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, height * width)
+            Flat batch of images (the :class:`~skcharclf.ImageResizer` output).
+        y : array-like of shape (n_samples,)
+            Class labels.
+        **params : dict
+            Ignored; for imbalanced-learn's API.
+
+        Returns
+        -------
+        X_resampled : ndarray of shape (n_samples_new, height * width)
+            A :class:`~skcharclf.FlatImages` carrying ``image_shape_`` when ``X`` carried a
+            geometry or ``image_shape`` was given (a data frame input stays a data frame).
+        y_resampled : ndarray of shape (n_samples_new,)
+            The labels of ``X_resampled``.
+        """
+        geometry = image_geometry(X)
+        X_resampled, y_resampled = super().fit_resample(X, y, **params)
+        # The geometry goes on to the next step; a guess of "auto" from the number of
+        # features alone is not passed on as a fact.
+        if geometry is not None:
+            source = geometry[1]
+        elif isinstance(self.image_shape, str):
+            source = None
+        else:
+            source = f"RareClassAugmenter(image_shape={self.image_shape!r})"
+        if source is not None and type(X_resampled) is np.ndarray:
+            X_resampled = FlatImages(X_resampled, self.image_shape_, source=source)
+        return X_resampled, y_resampled
 
     def _fit_resample(self, X, y):
         rng = check_random_state(self.random_state)

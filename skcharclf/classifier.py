@@ -44,7 +44,7 @@ from ._archive import (
 )
 from ._atomic import atomic_output, restore_on_failure
 from ._format import label_text, labels_text
-from ._images import resolve_image_shape
+from ._images import image_geometry, resolve_geometry
 from ._tf import import_keras, limit_threads
 from .losses import (
     BalancedSoftmaxLoss,
@@ -91,6 +91,10 @@ _PREDICT_BATCH = 1024  # inference batch: large batches run faster on a CPU
 # Compiling Keras's training step into a graph takes a few seconds, as long as ~10 eager steps
 # of a small network: fits this short run eagerly (tests, the first rungs of a search).
 _EAGER_STEPS = 8
+# epochs="auto": the full budget from this many training pixel values (4 images of 32x32);
+# below, toy-sized data (scikit-learn's test problems) trains proportionally fewer epochs.
+_AUTO_EPOCHS = 20
+_AUTO_EPOCHS_VALUES = 4096
 # A training loss this many times that of the untrained network (or ln C) has exploded: the
 # logits have grown without bound and the model is garbage even before the loss reaches NaN.
 _EXPLOSION_FACTOR = 100.0
@@ -347,10 +351,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     Parameters
     ----------
-    image_shape : tuple of (int, int) or "auto", default=(32, 32)
+    image_shape : tuple of (int, int) or "auto", default="auto"
         ``(height, width)`` the rows of ``X`` were flattened from (the resizer's ``size``).
-        ``"auto"`` infers a square image when the number of features is a perfect square and a
-        one-row image ``(1, n_features)`` otherwise, so plain tabular data also works.
+        ``"auto"`` takes it from ``X`` when ``X`` carries it (the
+        :class:`~skcharclf.FlatImages` output of :class:`~skcharclf.ImageResizer`, passed on
+        by :class:`~skcharclf.RareClassAugmenter`), else infers a square image when the
+        number of features is a perfect square and a one-row image ``(1, n_features)``
+        otherwise, so plain tabular data also works. A tuple that contradicts the geometry
+        ``X`` carries is an error naming both steps.
     architecture : {"resnet", "cnn"} or callable, default="resnet"
         ``"resnet"``: stem convolution, then stages of residual blocks ("block A":
         conv-ReLU-conv plus an identity or 1x1 projection shortcut), halving the resolution
@@ -421,8 +429,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         it is plain Adam).
     batch_size : int, default=64
         Samples per gradient update.
-    epochs : int, default=20
-        Passes over the training data (at most, with early stopping).
+    epochs : int or "auto", default="auto"
+        Passes over the training data (at most, with early stopping). ``"auto"`` is 20
+        epochs, the budget sized for real image sets, scaled down in proportion on a toy-sized
+        training set of fewer than 4,096 values (pixels times samples: fewer than 4 images of
+        32x32 or 64 of 8x8, scikit-learn's small test problems), with at least one epoch, so
+        a default fit on a handful of samples costs a second, not a minute. The epochs run
+        are ``epochs_``.
     scale_lr_with_batch : bool, default=False
         Scale the learning rate linearly with the batch size (``learning_rate * batch_size /
         64``): double the batch, double the rate.
@@ -493,6 +506,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Names of the features, when ``X`` was a data frame with string column names.
     image_shape_ : tuple of (int, int)
         The resolved ``image_shape``.
+    epochs_ : int
+        The resolved ``epochs``.
     model_ : keras.Model
         The trained network: flat batch in, class logits out (normalisation included).
     history_ : dict of list of float
@@ -591,7 +606,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         ],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "scale_lr_with_batch": ["boolean"],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -612,7 +627,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     def __init__(
         self,
-        image_shape: tuple[int, int] | str = (32, 32),
+        image_shape: tuple[int, int] | str = "auto",
         *,
         architecture: str | Any = "resnet",
         filters: tuple[int, ...] = (24, 48, 96),
@@ -634,7 +649,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         lr_schedule: str = "cosine",
         weight_decay: float = 0.0,
         batch_size: int = 64,
-        epochs: int = 20,
+        epochs: int | str = "auto",
         scale_lr_with_batch: bool = False,
         early_stopping: bool = False,
         patience: int = 5,
@@ -835,6 +850,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         """
         limit_threads(self.n_threads)
         reuse = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        geometry = image_geometry(X)
         X, y = self._validate_data(X, y, reset=not reuse)
         check_classification_targets(y)
         X, y, weights = self._training_weights(X, y, sample_weight)
@@ -844,7 +860,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 f"y holds only one class ({label_text(labels[0])}); a classifier needs samples "
                 "of at least 2 classes."
             )
-        image_shape = resolve_image_shape(self.image_shape, X.shape[1])
+        step = f"KerasCharClassifier(image_shape={self.image_shape!r})"
+        image_shape = resolve_geometry(self.image_shape, X.shape[1], geometry, step)
         if reuse and image_shape != self.image_shape_:
             raise ValueError(
                 f"warm_start: image_shape resolves to {image_shape}, but the network was "
@@ -964,7 +981,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         if val_codes is not None:
             validated[val_codes] = True
         self.unvalidated_classes_ = self.classes_[~validated]
-        steps = self.epochs * math.ceil(train_idx.size / self.batch_size)
+        self.epochs_ = self._resolve_epochs(train_idx.size * X.shape[1])
+        steps = self.epochs_ * math.ceil(train_idx.size / self.batch_size)
         self.model_.compile(
             optimizer=self._make_optimizer(steps),
             loss=loss,
@@ -983,7 +1001,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         callbacks = [monitor, *self._callbacks(validation is not None)]
         self.model_.fit(
             train,
-            epochs=self.epochs,
+            epochs=self.epochs_,
             validation_data=validation,
             callbacks=callbacks,
             verbose=self.verbose,
@@ -996,6 +1014,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         if averaged is not None:
             self.model_.set_weights(averaged)
         self.best_epoch_ = self._best_epoch(validation is not None)
+
+    def _resolve_epochs(self, n_values: int) -> int:
+        """``epochs``, or the budget of ``"auto"`` for ``n_values`` training pixel values."""
+        if self.epochs != "auto":
+            return int(self.epochs)
+        share = n_values / _AUTO_EPOCHS_VALUES
+        return max(1, min(_AUTO_EPOCHS, math.ceil(_AUTO_EPOCHS * share)))
 
     def _set_backbone_trainable(self) -> None:
         backbone = self.model_.get_layer("backbone")
@@ -1333,6 +1358,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         """Logits of the network for ``X`` (scikeras maps them back to labels)."""
 
         check_is_fitted(self)
+        geometry = image_geometry(X)
+        if geometry is not None and geometry[0] != self.image_shape_:
+            raise ValueError(
+                f"X holds {geometry[0][0]}x{geometry[0][1]} images (from {geometry[1]}), but "
+                f"this classifier was fitted on images of image_shape_={self.image_shape_}; "
+                "predict with the preprocessing it was trained with."
+            )
         X, _ = self._validate_data(X, reset=False)
         if X.shape[0] <= _PREDICT_BATCH:
             # One batch: a direct call costs less than compiling Keras's predict function.

@@ -165,10 +165,11 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     Parameters
     ----------
-    estimator : estimator or pipeline
+    estimator : estimator or pipeline, default=None
         The model to clone for every fold. It must have ``fit`` and ``predict_proba``; an
         :class:`imblearn.pipeline.Pipeline` of skcharclf steps is the usual choice, and its
-        input may then be an image batch (a list of ragged 2D images).
+        input may then be an image batch (a list of ragged 2D images). ``None`` means
+        :class:`~skcharclf.KerasCharClassifier` with its defaults, on a flat batch.
     cv : int, cross-validation generator, iterable or None, default=None
         ``None`` means 5 folds. An int ``k`` means ``StratifiedKFold(k, shuffle=True)``
         seeded by ``random_state``. Every sample must be held out by at least one fold.
@@ -263,7 +264,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
-        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "estimator": [HasMethods(["fit", "predict_proba"]), None],
         "cv": ["cv_object"],
         "n_jobs": [Integral, None],
         "scoring": [str, callable, list, tuple, dict, None],
@@ -279,7 +280,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def __init__(
         self,
-        estimator: Any,
+        estimator: Any = None,
         cv: Any = None,
         n_jobs: int | None = None,
         scoring: Any = ("accuracy", "balanced_accuracy", "f1_macro"),
@@ -297,6 +298,14 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.verbose = verbose
         self.n_threads_per_job = n_threads_per_job
 
+    def _estimator(self) -> Any:
+        """``estimator``, or the default member: ``KerasCharClassifier()``."""
+        if self.estimator is not None:
+            return self.estimator
+        from skcharclf.classifier import KerasCharClassifier  # imports TensorFlow
+
+        return KerasCharClassifier()
+
     def _scorer(self) -> Any:
         """A scorer returning a dict of metric name to score, or None."""
         if self.scoring is None:
@@ -308,10 +317,10 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             scoring = {"score": scoring}
         elif isinstance(scoring, dict):
             scoring = {
-                name: check_scoring(self.estimator, scoring=value)
+                name: check_scoring(self._estimator(), scoring=value)
                 for name, value in scoring.items()
             }
-        return check_scoring(self.estimator, scoring=scoring)
+        return check_scoring(self._estimator(), scoring=scoring)
 
     def _member_threads(self, n_folds: int) -> int | None:
         if self.n_threads_per_job == "auto":
@@ -365,7 +374,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
         scorer = self._scorer()
         n_threads = self._member_threads(len(splits))
-        fold_validation = self.validation == "fold" and _takes_validation_data(self.estimator)
+        fold_validation = self.validation == "fold" and _takes_validation_data(self._estimator())
         members = [self._make_member(n_threads) for _ in splits]
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
@@ -413,7 +422,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return self
 
     def _make_member(self, n_threads: int | None) -> Any:
-        member = clone(self.estimator)
+        member = clone(self._estimator())
         if n_threads is not None:
             _set_matching_params(member, "n_threads", n_threads,
                                  only_if_none=self.n_threads_per_job == "auto")
@@ -469,7 +478,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        inner = get_tags(self.estimator)
+        inner = get_tags(self._estimator())
         tags.input_tags.sparse = inner.input_tags.sparse
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
         tags.input_tags.string = inner.input_tags.string

@@ -104,8 +104,11 @@ def make_char_pipeline(
 ) -> Pipeline:
     """Build the convolutional-network pipeline: denoise, resize, augment rare classes, CNN.
 
-    One ``size`` sets the resizer's output, the augmenter's and the classifier's
-    ``image_shape`` together, so the steps always agree on the geometry of the flat rows.
+    ``size`` is stated once, on the resizer: its output (a :class:`~skcharclf.FlatImages`
+    batch) tells the augmenter and the classifier their ``image_shape`` (left at ``"auto"``),
+    so the steps always agree on the geometry of the flat rows, also after
+    ``set_params(resize__size=...)``. A foreign sampler (``SMOTE``...) returns plain arrays, so
+    the classifier is then given ``image_shape=size`` as well.
 
     Parameters
     ----------
@@ -143,19 +146,19 @@ def make_char_pipeline(
     >>> model = make_char_pipeline(epochs=10, random_state=0)
     >>> [name for name, _ in model.steps]
     ['denoise', 'resize', 'augment', 'clf']
-    >>> model.get_params()["clf__image_shape"]
-    (32, 32)
+    >>> model.get_params()["resize__size"], model.get_params()["clf__image_shape"]
+    ((32, 32), 'auto')
     """
     from skcharclf.augmentation import RareClassAugmenter
     from skcharclf.classifier import KerasCharClassifier
 
     size = tuple(size)
-    if classifier_params.get("image_shape", size) != size:
+    shape = classifier_params.get("image_shape", "auto")
+    if shape != "auto" and tuple(shape) != size:
         raise ValueError(
             f"image_shape={classifier_params['image_shape']!r} differs from size={size!r}: "
             "the classifier sees the resizer's output; set size only."
         )
-    classifier_params["image_shape"] = size
     classifier_params.setdefault("random_state", random_state)
     steps: list[tuple[str, Any]] = [
         ("denoise", Denoiser(method=denoise)),
@@ -164,7 +167,10 @@ def make_char_pipeline(
     if isinstance(augment, str):
         if augment != "rare":
             raise ValueError(f"augment must be 'rare', a sampler or None, got {augment!r}.")
-        augment = RareClassAugmenter(image_shape=size, random_state=random_state, n_jobs=n_jobs)
+        augment = RareClassAugmenter(random_state=random_state, n_jobs=n_jobs)
+    elif augment is not None:
+        # imbalanced-learn's samplers return plain arrays: the geometry stops there.
+        classifier_params["image_shape"] = size
     if augment is not None:
         steps.append(("augment", augment))
     steps.append(("clf", KerasCharClassifier(**classifier_params)))

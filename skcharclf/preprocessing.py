@@ -28,12 +28,14 @@ from sklearn.utils._set_output import _get_container_adapter
 from sklearn.utils.validation import _check_feature_names_in, check_non_negative, validate_data
 
 from skcharclf._images import (
+    FlatImages,
     as_float01,
     as_uint8,
     check_flat_batch,
     check_image_batch,
+    image_geometry,
     is_flat_batch,
-    resolve_image_shape,
+    resolve_geometry,
     split_working_dtypes,
     unflatten,
 )
@@ -144,9 +146,11 @@ def _read_batch(
     ):
         X = np.asarray(X)
     if _is_table(X):
+        geometry = image_geometry(X)
         X = validate_data(estimator, X, reset=reset, dtype="numeric")
         check_non_negative(X, type(estimator).__name__)
-        shape = resolve_image_shape(estimator.image_shape, X.shape[1])
+        step = f"{type(estimator).__name__}(image_shape={estimator.image_shape!r})"
+        shape = resolve_geometry(estimator.image_shape, X.shape[1], geometry, step)
         return check_image_batch(unflatten(X, shape)), True
     if reset:
         # An image batch has no fixed number of features: forget those of an earlier flat fit.
@@ -246,8 +250,9 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         ``"light_on_dark"`` none. The output always has bright ink on a dark background.
     image_shape : "auto" or tuple of (int, int), default="auto"
         Shape of the rows when the input is a flat batch ``(n_samples, H * W)``; ``"auto"``
-        means square images (or one-row images when ``H * W`` is not a square). Ignored for
-        image batches.
+        takes it from the input when it carries one (a :class:`~skcharclf.FlatImages`, e.g.
+        an earlier resizer's output), else means square images (or one-row images when
+        ``H * W`` is not a square). Ignored for image batches.
 
     Attributes
     ----------
@@ -343,11 +348,13 @@ class ImageResizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_resized : ndarray of shape (n_samples, size[0] * size[1]), float32
+        X_resized : FlatImages of shape (n_samples, size[0] * size[1]), float32
+            A :class:`~skcharclf.FlatImages` array, which tells the later steps its
+            ``image_shape``.
         """
         self._check_params()
         images, _ = _read_batch(self, X, reset=True)
-        return self._resize(images)
+        return self._flat_images(self._resize(images))
 
     def transform(self, X: object) -> np.ndarray:
         """Resize the images and return them as a flat batch.
@@ -359,13 +366,15 @@ class ImageResizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_resized : ndarray of shape (n_samples, size[0] * size[1]), float32
-            One flattened image per row, values in [0, 1], bright ink on a dark background.
+        X_resized : FlatImages of shape (n_samples, size[0] * size[1]), float32
+            One flattened image per row, values in [0, 1], bright ink on a dark background:
+            an ndarray that also tells the later steps its ``image_shape`` (see
+            :class:`~skcharclf.FlatImages`).
         """
         self._validate_params()
         self._check_params()
         images, _ = _read_batch(self, X, reset=False)
-        return self._resize(images)
+        return self._flat_images(self._resize(images))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the output pixels: ``"pixel_<row>_<column>"``.
@@ -392,6 +401,11 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         # The output is float32 whatever the input dtype.
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
+
+    def _flat_images(self, flat: np.ndarray) -> FlatImages:
+        """The output, carrying its geometry for the later steps (see :class:`FlatImages`)."""
+        size = _check_pair(self.size, "size")
+        return FlatImages(flat, size, source=f"ImageResizer(size={size})")
 
     def _check_params(self) -> None:
         _check_pair(self.size, "size", _MAX_SIZE)
@@ -526,8 +540,10 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         ``iterations * (ksize // 2)`` pixels from each pixel, at most 50 (e.g. ``ksize=3``
         up to 50 times, ``ksize=5`` up to 25 times).
     image_shape : "auto" or tuple of (int, int), default="auto"
-        Shape of the rows when the input is a flat batch; ``"auto"`` means square images
-        (one-row images when the number of columns is not a square). Ignored for images.
+        Shape of the rows when the input is a flat batch; ``"auto"`` takes it from the input
+        when it carries one (a :class:`~skcharclf.FlatImages`, e.g. the resizer's output,
+        which the Denoiser then returns as one too), else means square images (one-row
+        images when the number of columns is not a square). Ignored for images.
 
     Attributes
     ----------
@@ -749,7 +765,9 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         result = as_float01(images).reshape(len(images), -1)
         adapter = _get_container_adapter("transform", self)
         if adapter is None:
-            return result
+            geometry = image_geometry(X)
+            # The resizer's output stays a FlatImages batch that knows its geometry.
+            return result if geometry is None else FlatImages(result, *geometry)
         return adapter.create_container(result, X, columns=self.get_feature_names_out)
 
     def _filter(

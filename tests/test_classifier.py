@@ -17,7 +17,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score, log_loss
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import estimator_checks_generator
 
 import skcharclf
 from skcharclf import classifier as classifier_module
@@ -77,14 +77,28 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
-@parametrize_with_checks(
-    [
-        KerasCharClassifier(
-            image_shape="auto", filters=(4,), epochs=1, online_augmentation=None, random_state=0
-        )
-    ],
-    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
-)
+# check_classifiers_train fits 300 samples of make_blobs several times, each in 15 steps
+# (three epochs of five batches) with a compiled training step: about 10 s per variant.
+SLOW_CHECKS = {"check_classifiers_train"}
+
+
+def _conformance_checks(estimator):
+    """parametrize_with_checks's (estimator, check) pairs, the SLOW_CHECKS marked slow."""
+    for param in estimator_checks_generator(
+        estimator, expected_failed_checks=EXPECTED_FAILED_CHECKS, mark="xfail"
+    ):
+        values, marks = (param.values, param.marks) if hasattr(param, "marks") else (param, ())
+        check = values[1]
+        name = check.func.__name__
+        if name in SLOW_CHECKS:
+            marks = (*marks, pytest.mark.slow)
+        variant = ",".join(f"{key}={value}" for key, value in check.keywords.items())
+        yield pytest.param(*values, marks=marks, id=f"{name}({variant})" if variant else name)
+
+
+# The default instance: image_shape="auto" reads the checks' tabular data as one-row (or
+# square) images, and epochs="auto" trains a toy-sized training set for a few epochs only.
+@pytest.mark.parametrize(("estimator", "check"), list(_conformance_checks(KerasCharClassifier())))
 def test_scikit_learn_conformance(estimator, check):
     check(estimator)
 
@@ -96,6 +110,113 @@ def test_image_shape_auto_infers_a_square_else_one_row():
     assert clf.fit(X, Y).image_shape_ == (8, 8)
     assert clf.fit(X[:, :10], Y).image_shape_ == (1, 10)
     assert clf.predict(X[:3, :10]).shape == (3,)
+
+
+# -- one source of truth for the image geometry ----------------------------------------------
+
+
+def _ragged_chars(n=36, seed=0):
+    """Dark characters of varying width on light paper, three imbalanced classes."""
+    rng = np.random.default_rng(seed)
+    images, labels = [], np.array([0] * (n // 2) + [1] * (n // 3) + [2] * (n - n // 2 - n // 3))
+    for label in labels:
+        image = np.full((20, int(rng.integers(10, 24))), 230, np.uint8)
+        image[3 + 5 * label : 7 + 5 * label, 2:-2] = 20
+        images.append(image)
+    return images, labels
+
+
+def _geometry_pipeline(size, augment=None):
+    from skcharclf import ImageResizer, RareClassAugmenter
+
+    return Pipeline(
+        [
+            ("resize", ImageResizer(size=size)),
+            ("augment", augment or RareClassAugmenter(random_state=0)),
+            ("clf", KerasCharClassifier(**{**TINY, "epochs": 1, "image_shape": "auto"})),
+        ]
+    )
+
+
+@pytest.mark.parametrize("size", [(32, 32), (32, 24)])
+def test_only_the_resizer_names_the_size(size):
+    images, labels = _ragged_chars()
+    pipe = _geometry_pipeline(size).fit(images, labels)
+    assert pipe.named_steps["augment"].image_shape_ == size
+    assert pipe.named_steps["clf"].image_shape_ == size
+    assert pipe.named_steps["clf"].model_.get_layer("to_image").output.shape[1:3] == size
+    assert pipe.predict(images[:5]).shape == (5,)
+
+
+def test_a_contradiction_between_steps_names_both():
+    from skcharclf import RareClassAugmenter
+
+    images, labels = _ragged_chars()
+    pipe = _geometry_pipeline((32, 24), RareClassAugmenter(image_shape=(32, 32)))
+    message = (
+        r"RareClassAugmenter\(image_shape=\(32, 32\)\) contradicts its input: "
+        r"ImageResizer\(size=\(32, 24\)\) produced 32x24 images"
+    )
+    with pytest.raises(ValueError, match=message):
+        pipe.fit(images, labels)
+    # same number of pixels, transposed: only the carried geometry can tell
+    pipe.set_params(augment="passthrough", clf__image_shape=(24, 32))
+    with pytest.raises(ValueError, match=r"KerasCharClassifier\(image_shape=\(24, 32\)\) con"):
+        pipe.fit(images, labels)
+
+
+def test_make_char_pipeline_states_the_size_once():
+    from imblearn.over_sampling import SMOTE
+
+    tiny = {key: value for key, value in TINY.items() if key != "image_shape"}
+    images, labels = _ragged_chars()
+    pipe = skcharclf.make_char_pipeline(denoise="none", size=(32, 24), **{**tiny, "epochs": 1})
+    params = pipe.get_params()
+    assert params["augment__image_shape"] == params["clf__image_shape"] == "auto"
+    assert pipe.fit(images, labels).named_steps["clf"].image_shape_ == (32, 24)
+    # a foreign sampler drops the geometry: the classifier is then told the size as well
+    smote = skcharclf.make_char_pipeline(size=(32, 24), augment=SMOTE())
+    assert smote.get_params()["clf__image_shape"] == (32, 24)
+    with pytest.raises(ValueError, match=r"image_shape=\(32, 32\) differs from size"):
+        skcharclf.make_char_pipeline(size=(32, 24), image_shape=(32, 32))
+
+
+def test_predict_refuses_images_of_another_geometry(fitted):
+    from skcharclf import FlatImages
+
+    clf = fitted
+    other = FlatImages(X[:3], (4, 16), source="ImageResizer(size=(4, 16))")
+    message = (
+        r"X holds 4x16 images \(from ImageResizer\(size=\(4, 16\)\)\), but this classifier was "
+        r"fitted on images of image_shape_=\(8, 8\)"
+    )
+    with pytest.raises(ValueError, match=message):
+        clf.predict(other)
+    assert clf.predict(FlatImages(X[:3], SHAPE)).shape == (3,)
+
+
+def test_default_image_shape_is_auto_and_takes_a_square():
+    # real 32x32 data keeps the network it had with the former default image_shape=(32, 32)
+    params = {key: value for key, value in TINY.items() if key != "image_shape"}
+    rng = np.random.RandomState(0)
+    clf = KerasCharClassifier(**params).fit(rng.rand(12, 1024), np.arange(12) % 2)
+    assert KerasCharClassifier().image_shape == "auto"
+    assert clf.image_shape_ == (32, 32)
+
+
+def test_default_epochs_are_sized_to_the_data():
+    params = {key: value for key, value in TINY.items() if key not in ("image_shape", "epochs")}
+    clf = KerasCharClassifier(**params)
+    assert clf.epochs == "auto"
+    rng = np.random.RandomState(0)
+    X_toy, y_toy = rng.rand(30, 3), np.arange(30) % 3  # 90 values: one epoch
+    clf.fit(X_toy, y_toy)
+    assert clf.epochs_ == 1 and len(clf.history_["loss"]) == 1
+    assert clf.set_params(epochs=3).fit(X_toy, y_toy).epochs_ == 3  # explicit epochs are kept
+    # 4,096 training values (4 images of 32x32) or more: the full budget of 20 epochs
+    assert clf.set_params(epochs="auto")._resolve_epochs(4 * 1024) == 20
+    assert clf._resolve_epochs(600 * 1024) == 20
+    assert clf._resolve_epochs(300 * 2) == 3
 
 
 # -- scikeras --------------------------------------------------------------------------------

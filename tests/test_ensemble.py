@@ -82,6 +82,24 @@ def test_sklearn_conformance(estimator, check):
     check(estimator)
 
 
+# The default instance: five KerasCharClassifier() members, each trained for the few epochs
+# that epochs="auto" gives the checks' toy-sized data.
+@pytest.mark.slow
+@parametrize_with_checks([FoldEnsembleClassifier()], expected_failed_checks=_expected_failed_checks)
+def test_sklearn_conformance_at_the_defaults(estimator, check):
+    check(estimator)
+
+
+def test_default_member_is_the_keras_classifier(digits):
+    from skcharclf import KerasCharClassifier
+
+    X, y = digits
+    ensemble = FoldEnsembleClassifier(cv=2, random_state=0).fit(X[:24], y[:24])
+    assert FoldEnsembleClassifier().estimator is None
+    assert all(isinstance(member, KerasCharClassifier) for member in ensemble.estimators_)
+    assert ensemble.estimators_[0].image_shape_ == (8, 8)
+
+
 def test_one_member_per_fold_with_scores(digits):
     X, y = digits
     ensemble = FoldEnsembleClassifier(CentroidRecorder(), cv=4, random_state=0).fit(X, y)

@@ -1,17 +1,23 @@
 """The image-batch contract of skcharclf._images: every bad input gets its clear error, every
 accepted form gives the same gray images, each scaled by a rule that reads that image alone."""
 
+import pickle
+
 import numpy as np
 import pytest
+from sklearn.utils import _safe_indexing
 
 from skcharclf._images import (
+    FlatImages,
     as_float01,
     as_uint8,
     check_flat_batch,
     check_image_batch,
     estimate_background,
     full_scale,
+    image_geometry,
     is_flat_batch,
+    resolve_geometry,
     resolve_image_shape,
     split_working_dtypes,
     to_gray,
@@ -396,3 +402,87 @@ def test_split_working_dtypes():
     groups = split_working_dtypes([SMALL, np.zeros((2, 2), np.float32), WIDE])
     assert [index for index, _ in groups] == [[0, 2], [1]]
     assert groups[0][1][1] is WIDE
+
+
+# ---- FlatImages: the geometry a flat batch carries --------------------------------------
+
+
+def _flat_images():
+    return FlatImages(np.arange(48, dtype=np.float32).reshape(4, 12), (3, 4), source="test")
+
+
+@pytest.mark.parametrize(
+    "select",
+    [
+        lambda X: X[1:3],
+        lambda X: X[[0, 3]],
+        lambda X: X[np.array([True, False, True, True])],
+        lambda X: _safe_indexing(X, np.array([2, 0])),
+        lambda X: X * 2.0,
+        lambda X: X.copy(),
+        lambda X: X.astype(np.float64),
+        lambda X: pickle.loads(pickle.dumps(X)),
+    ],
+    ids=["slice", "fancy", "mask", "safe_indexing", "arithmetic", "copy", "astype", "pickle"],
+)
+def test_flat_images_keep_their_geometry_through_row_selections_and_pickling(select):
+    rows = select(_flat_images())
+    assert isinstance(rows, FlatImages)
+    assert image_geometry(rows) == ((3, 4), "test")
+
+
+@pytest.mark.parametrize(
+    "derive",
+    [
+        lambda X: X[:, :5],
+        lambda X: X[:, 0],
+        lambda X: X[0],
+        lambda X: X.sum(axis=1),
+        lambda X: X.max(axis=0),
+        lambda X: np.asarray(X),
+    ],
+    ids=["columns", "column", "row", "row_sums", "column_max", "asarray"],
+)
+def test_what_is_no_longer_a_batch_of_images_is_a_plain_array(derive):
+    derived = derive(_flat_images())
+    assert type(derived) is np.ndarray
+    assert image_geometry(derived) is None
+
+
+def test_reductions_of_flat_images_are_plain_scalars():
+    X = _flat_images()
+    assert type(X.max()) is np.float32 and float(X.max()) == 47.0
+    assert type(X.mean()) is np.float32
+
+
+def test_a_reshape_to_images_carries_no_geometry():
+    assert image_geometry(_flat_images().reshape(-1, 3, 4)) is None
+
+
+def test_flat_images_refuse_a_width_that_is_not_the_geometry():
+    with pytest.raises(ValueError, match=r"3x4 images has shape \(n_samples, 12\)"):
+        FlatImages(np.zeros((2, 10)), (3, 4))
+    with pytest.raises(ValueError, match="image_shape must be a"):
+        FlatImages(np.zeros((2, 12)), (3, 0))
+
+
+def test_geometry_from_the_resizers_feature_names():
+    pd = pytest.importorskip("pandas")
+    names = [f"pixel_{r}_{c}" for r in range(2) for c in range(3)]
+    frame = pd.DataFrame(np.zeros((2, 6)), columns=names)
+    assert image_geometry(frame)[0] == (2, 3)
+    assert image_geometry(frame[names[::-1]]) is None
+    assert image_geometry(pd.DataFrame(np.zeros((2, 6)))) is None
+
+
+def test_resolve_geometry():
+    carried = ((3, 4), "ImageResizer(size=(3, 4))")
+    assert resolve_geometry("auto", 12, carried, "Step()") == (3, 4)
+    assert resolve_geometry((3, 4), 12, carried, "Step()") == (3, 4)
+    assert resolve_geometry("auto", 12, None, "Step()") == (1, 12)
+    assert resolve_geometry("auto", 16, None, "Step()") == (4, 4)
+    message = r"Step\(\) contradicts its input: ImageResizer\(size=\(3, 4\)\) produced 3x4"
+    with pytest.raises(ValueError, match=message):
+        resolve_geometry((4, 3), 12, carried, "Step()")
+    with pytest.raises(ValueError, match=message):
+        resolve_geometry((2, 2), 12, carried, "Step()")

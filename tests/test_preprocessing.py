@@ -65,6 +65,7 @@ def ragged_uint8(n=12, seed=3):
 
 @parametrize_with_checks(
     [
+        ImageResizer(),
         ImageResizer(size=(8, 8)),
         ImageResizer(size=(6, 10), mode="fit_height", interpolation="cubic",
                      polarity="dark_on_light"),
@@ -501,8 +502,13 @@ def test_flat_in_gives_flat_out():
     assert denoiser.n_features_in_ == 256
     expected = Denoiser(method="median").fit_transform(images_from_flat(flat, (16, 16)))
     np.testing.assert_array_equal(out, expected.reshape(4, -1))
-    with pytest.raises(ValueError, match=r"image_shape=\(8, 8\) holds 64 pixels but X has 256"):
+    # the resizer's output tells the denoiser its geometry, and the denoiser passes it on
+    assert out.image_shape == (16, 16) and out.source == "ImageResizer(size=(16, 16))"
+    with pytest.raises(ValueError, match=r"Denoiser\(image_shape=\(8, 8\)\) contradicts its "
+                       r"input: ImageResizer\(size=\(16, 16\)\) produced 16x16 images"):
         Denoiser(method="median", image_shape=(8, 8)).fit_transform(flat)
+    with pytest.raises(ValueError, match=r"image_shape=\(8, 8\) holds 64 pixels but X has 256"):
+        Denoiser(method="median", image_shape=(8, 8)).fit_transform(np.asarray(flat))
 
 
 def test_none_leaves_the_images_alone():
