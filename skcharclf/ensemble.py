@@ -483,4 +483,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
         tags.input_tags.string = inner.input_tags.string
         tags.input_tags.two_d_array = inner.input_tags.two_d_array
+        if inner.classifier_tags is not None:
+            # an average of members that score poorly on toy problems scores poorly too
+            tags.classifier_tags.poor_score = inner.classifier_tags.poor_score
         return tags

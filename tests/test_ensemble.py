@@ -60,15 +60,26 @@ def digits():
     return X[:160] / 16.0, y[:160]
 
 
+OFF_CONTRACT_DATA = (
+    "the check's data is normal with mean 100, far outside the [0, 1] flat-batch contract; "
+    "the default online augmentation of the KerasCharClassifier members fills shifted or "
+    "rotated pixels with 0 (the background of a [0, 1] image), a 100-sigma outlier here, and "
+    "for some members' seeds the first step explodes the loss: the divergence guard stops "
+    "the fit with TrainingDivergedError (by design)"
+)
+
+
 def _expected_failed_checks(estimator):
+    failed = {}
     if estimator.cv is None:
-        return {
-            "check_fit2d_1feature": (
-                "10 samples whose rarest class has 3: the ensemble refuses 5 stratified folds "
-                "with an error naming that class (by design), not the feature count"
-            )
-        }
-    return {}
+        failed["check_fit2d_1feature"] = (
+            "10 samples whose rarest class has 3: the ensemble refuses 5 stratified folds "
+            "with an error naming that class (by design), not the feature count"
+        )
+    if estimator.estimator is None:
+        for name in ("check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in"):
+            failed[name] = OFF_CONTRACT_DATA
+    return failed
 
 
 @parametrize_with_checks(
@@ -94,7 +105,7 @@ def test_default_member_is_the_keras_classifier(digits):
     from skcharclf import KerasCharClassifier
 
     X, y = digits
-    ensemble = FoldEnsembleClassifier(cv=2, random_state=0).fit(X[:24], y[:24])
+    ensemble = FoldEnsembleClassifier(cv=2, random_state=0).fit(X[:12], y[:12])
     assert FoldEnsembleClassifier().estimator is None
     assert all(isinstance(member, KerasCharClassifier) for member in ensemble.estimators_)
     assert ensemble.estimators_[0].image_shape_ == (8, 8)
