@@ -38,16 +38,3 @@ __all__ = [
     "format_findings",
     "sanity_check",
 ]
-
-# The public classes say they live here (where users import them from): in error messages,
-# the API documentation and pickles, whichever private module defines them.
-for _public in (
-    DatasetReport,
-    DiagnosisThresholds,
-    Finding,
-    NoValidationWarning,
-    SanityCheck,
-    SanityReport,
-):
-    _public.__module__ = __name__
-del _public
