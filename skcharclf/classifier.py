@@ -836,10 +836,12 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Warns
         -----
         NoValidationWarning
-            Once, when a run of at least four epochs had no validation set, or one without
-            images of some classes (``unvalidated_classes_``): overfitting (on those
-            classes) cannot be judged. The message says why and what to do, and
-            ``diagnosis_`` holds the matching finding.
+            Once, when a run of at least four epochs had a validation set without images of
+            some classes (``unvalidated_classes_``), or had none and its training accuracy
+            reached ``overfit_accuracy`` (98 %), the procedure's classic overfitting sign:
+            overfitting (on those classes) cannot be judged. The message says why and what
+            to do, and ``diagnosis_`` holds the matching finding. A run without validation
+            and without that sign only gets the ``"no_validation"`` info finding.
 
         Notes
         -----
@@ -1313,7 +1315,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             (f for f in self.diagnosis_ if f.code in ("no_validation", "validation_incomplete")),
             None,
         )
-        if finding is None:
+        # A run that asked for no validation and shows no sign of memorising is only noted in
+        # diagnosis_: a warning on every such fit (each rung of a search, say) would be noise.
+        if finding is None or (finding.code == "no_validation" and finding.severity == "info"):
             return
         n_epochs = len(self.history_["loss"])
         missing = labels_text(self.unvalidated_classes_)

@@ -26,8 +26,10 @@ class NoValidationWarning(UserWarning):
     """Training ran without a validation set, or with one that lacks some classes.
 
     :class:`~skcharclf.KerasCharClassifier` warns this once per ``fit`` (of at least four
-    epochs, the length the learning-curve diagnosis needs): its curves then cannot show
-    overfitting (on the missing classes). The same fact is the ``"no_validation"`` or
+    epochs, the length the learning-curve diagnosis needs) when its validation set lacks some
+    classes, or when it has none and its training accuracy reached 98 %, the procedure's
+    classic overfitting sign: its curves then cannot show overfitting (on the missing
+    classes). The same fact is the ``"no_validation"`` or
     ``"validation_incomplete"`` finding of :func:`diagnose_history` in ``diagnosis_``, with
     what to do. To train without validation on purpose, filter it::
 
