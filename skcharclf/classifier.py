@@ -460,7 +460,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         preprocessing layers, inactive at prediction): the procedure's "fit with
         ImageDataGenerator". ``"default"`` (rotation up to 10 degrees, translation and zoom up
         to 10 %, contrast up to 20 %) shows every epoch new variants of the few images a rare
-        class has; ``"light"`` halves it. See :func:`skcharclf.models.augmentation_layers`.
+        class has; ``"light"`` halves it. The layers assume no pixel range: areas shifted into
+        view repeat the nearest edge pixel (the background of a character crop) and the
+        contrast change is not clipped. See :func:`skcharclf.models.augmentation_layers`.
     normalization : {"scale", "center", "standardize"}, default="standardize"
         Pixel normalisation learned on the training data and stored in the model: ``"scale"``
         maps the training minimum and maximum to 0 and 1, ``"center"`` subtracts the mean,

@@ -257,11 +257,25 @@ def augmentation_layers(level: str, seed: int | None = None) -> list:
     Returns
     -------
     layers : list of keras.layers.Layer
+
+    Notes
+    -----
+    The layers see the pixels as given, before the normalization, so they assume no value
+    range: the areas that rotation, translation and zoom bring into view repeat the nearest
+    edge pixel (``fill_mode="nearest"``; on a character crop, its background, whatever its
+    grey level), and the contrast change is not clipped. Data outside the flat-batch contract
+    (standardised features, raw 0-255 pixels, scikit-learn's estimator checks centred on 100)
+    thus gets no foreign constant such as a 0 fill or a clip to ``[0, 1]``, which would be a
+    huge outlier there and could explode the loss.
     """
     seeds = _Seeds(seed)
     spec = _AUGMENTATION[level]
-    # Empty image areas are filled with 0, the background of a flat batch (bright ink on dark).
-    fill = {"fill_mode": "constant", "fill_value": 0.0}
+    # The layers run before the normalization, on the pixels as given, so they must not assume
+    # a value range. Areas shifted into view repeat the nearest edge pixel (on a character
+    # crop, its background) rather than a constant, and the contrast change is not clipped:
+    # a constant 0 fill or a clip to [0, 1] turns every pixel of data outside the flat-batch
+    # contract (centred on 100, say) into a huge outlier, which can explode the loss.
+    fill = {"fill_mode": "nearest"}
     layers = [
         keras.layers.RandomRotation(
             spec["rotation"] / 360.0, seed=seeds(), name="augment_rotation", **fill
@@ -277,7 +291,8 @@ def augmentation_layers(level: str, seed: int | None = None) -> list:
         )
     layers.append(
         keras.layers.RandomContrast(
-            spec["contrast"], value_range=(0.0, 1.0), seed=seeds(), name="augment_contrast"
+            spec["contrast"], value_range=(-np.inf, np.inf), seed=seeds(),
+            name="augment_contrast",
         )
     )
     return layers

@@ -6,6 +6,7 @@ import pytest
 from skcharclf._tf import import_keras
 from skcharclf.models import (
     AffineNormalization,
+    augmentation_layers,
     build_backbone,
     build_char_model,
     count_flops,
@@ -158,6 +159,39 @@ def test_online_augmentation_only_in_training():
     assert not np.allclose(run(model, True), run(plain, True), atol=1e-4)
     light = build_char_model((16, 16), 3, filters=(8,), online_augmentation="light")
     assert "augment_zoom" not in [layer.name for layer in light.layers]
+
+
+def _augment(images, level="default", seed=0, names=None):
+    for layer in augmentation_layers(level, seed=seed):
+        if names is None or layer.name in names:
+            images = layer(images, training=True)
+    return keras.ops.convert_to_numpy(images)
+
+
+@pytest.mark.parametrize("level", ["light", "default"])
+def test_augmentation_keeps_the_pixels_range_of_any_data(level):
+    # Pixels centred on 100 (far outside the [0, 1] flat-batch contract, like scikit-learn's
+    # estimator checks): neither the areas shifted into view nor the contrast change may bring
+    # in values foreign to the data, such as a constant 0 or a clip to [0, 1].
+    rng = np.random.default_rng(0)
+    images = rng.normal(100.0, 1.0, size=(16, 12, 12, 1)).astype("float32")
+    out = _augment(images, level)
+    span = images.max() - images.min()
+    assert out.min() > images.min() - 0.25 * span
+    assert out.max() < images.max() + 0.25 * span
+    assert out.std() > 0.5 * images.std()
+
+
+def test_augmentation_fills_a_character_crop_with_its_background():
+    # A bright stroke on a uniform background (the flat-batch contract, here at 0.2): the
+    # geometric layers bring in background, not a foreign constant.
+    images = np.full((16, 16, 16, 1), 0.2, dtype="float32")
+    images[:, 6:10, 7:9] = 1.0
+    geometric = {"augment_rotation", "augment_translation", "augment_zoom"}
+    out = _augment(images, names=geometric)
+    border = np.concatenate([out[:, 0, :], out[:, -1, :], out[:, :, 0], out[:, :, -1]], axis=1)
+    np.testing.assert_allclose(border, 0.2, atol=0.01)
+    assert not np.allclose(out, images)
 
 
 def test_normalization_and_bias_are_set_in_the_model():
