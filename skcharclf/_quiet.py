@@ -156,3 +156,27 @@ def _flush_stderr() -> None:
         # a closed or broken stream: nothing to keep in order
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
+
+
+class quiet_image_decoders:
+    """Silence the image decoders' messages while reading: the reader reports bad files itself.
+
+    OpenCV's own log goes silent; libpng and libjpeg write to file descriptor 2 directly, so
+    their lines are filtered there (:func:`filtered_stderr`). Enter it once per batch of files.
+    """
+
+    def __enter__(self) -> None:
+        import cv2  # the TensorFlow side of this module does not need OpenCV
+
+        self._level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        self._stderr = filtered_stderr(IMAGE_DECODER_NOISE)
+        self._stderr.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        import cv2
+
+        try:
+            self._stderr.__exit__(*exc)
+        finally:
+            cv2.utils.logging.setLogLevel(self._level)

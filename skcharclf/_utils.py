@@ -4,6 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+from sklearn.utils import check_random_state
+
+#: Seeds drawn for sub-estimators and random streams lie in ``[0, MAX_SEED)``: every library
+#: the package hands one to (NumPy, TensorFlow, Keras) takes a 32-bit signed integer.
+MAX_SEED = int(np.iinfo(np.int32).max)
+
+
+def draw_seed(random_state: int | np.random.RandomState | None) -> int:
+    """One integer seed in ``[0, MAX_SEED)`` drawn from ``random_state``.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None
+        Anything :func:`sklearn.utils.check_random_state` accepts. A ``RandomState`` moves
+        on by one draw, so successive calls give successive seeds.
+
+    Returns
+    -------
+    seed : int
+    """
+    return int(check_random_state(random_state).randint(MAX_SEED))
+
 
 def final_estimator(estimator: Any) -> Any:
     """The estimator that makes the predictions: the last step of a pipeline, else itself.

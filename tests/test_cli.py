@@ -18,7 +18,10 @@ import numpy as np
 import pytest
 
 from skcharclf import cli
-from skcharclf.cli import main
+from skcharclf.cli import _demo, _train, main
+from skcharclf.cli._apply import read_images
+from skcharclf.cli._common import CommandError, progress_verbosity, table
+from skcharclf.cli._train import build_pipeline
 from skcharclf.diagnostics import format_findings
 from skcharclf.persistence import load_pipeline
 
@@ -444,19 +447,19 @@ def test_bad_config_value(data_dir, tmp_path, config_file, capsys):
 def test_options_override_the_config():
     config = {"random_state": 1, "clf__verbose": 0, "augment": None, "epochs": 5}
     args = argparse.Namespace(epochs=3, random_state=7, verbose=True, quiet=False)
-    pipeline = cli._build_pipeline(config, args)
+    pipeline = build_pipeline(config, args)
     assert [name for name, _ in pipeline.steps] == ["denoise", "resize", "clf"]
     params = pipeline.get_params()
     assert params["clf__epochs"] == 3
     assert params["clf__random_state"] == 7
     assert params["clf__verbose"] == 1
     quiet = argparse.Namespace(epochs=None, random_state=7, verbose=False, quiet=True)
-    pipeline = cli._build_pipeline({"random_state": 1}, quiet)
+    pipeline = build_pipeline({"random_state": 1}, quiet)
     assert pipeline.get_params()["augment__random_state"] == 7
     assert pipeline.get_params()["clf__verbose"] == 0
     # without an option the config's verbosity stands
     neither = argparse.Namespace(epochs=None, random_state=None, verbose=False, quiet=False)
-    assert cli._build_pipeline({"clf__verbose": 0}, neither).get_params()["clf__verbose"] == 0
+    assert build_pipeline({"clf__verbose": 0}, neither).get_params()["clf__verbose"] == 0
 
 
 @pytest.mark.parametrize(
@@ -471,11 +474,11 @@ def test_options_override_the_config():
 def test_progress_is_shown_by_default(monkeypatch, quiet, verbose, tty, expected):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: tty, raising=False)
     args = argparse.Namespace(quiet=quiet, verbose=verbose)
-    assert cli._progress_verbosity(args) == expected
+    assert progress_verbosity(args) == expected
     train = argparse.Namespace(epochs=None, random_state=None, **vars(args))
-    assert cli._build_pipeline({}, train).get_params()["clf__verbose"] == expected
+    assert build_pipeline({}, train).get_params()["clf__verbose"] == expected
     demo = argparse.Namespace(quick=True, random_state=0, n_jobs=1, **vars(args))
-    assert cli._demo_cnn(demo).get_params()["clf__verbose"] == expected
+    assert _demo._demo_cnn(demo).get_params()["clf__verbose"] == expected
 
 
 def test_quiet_and_verbose_exclude_each_other(capsys):
@@ -579,7 +582,7 @@ def test_a_value_error_inside_skcharclf_is_a_bug_not_the_users(data_dir, monkeyp
     # a ValueError that Python raises in skcharclf's own code (zip(..., strict=True) on rows
     # of the wrong length) used to be reported as an input error with status 2
     monkeypatch.setattr(
-        "skcharclf.diagnostics.analyze_dataset", lambda *a, **k: cli._table(["a"], [["x", "y"]])
+        "skcharclf.diagnostics.analyze_dataset", lambda *a, **k: table(["a"], [["x", "y"]])
     )
     line = _error_line(capsys, ["analyze", data_dir], status=1)
     assert line.startswith("skcharclf analyze: unexpected error: ValueError: zip() argument 2")
@@ -622,7 +625,7 @@ def test_read_only_output_folder_fails_before_training(data_dir, tmp_path, monke
     read_only = tmp_path / "read-only"
     read_only.mkdir()
     _refuse_under(monkeypatch, read_only)
-    monkeypatch.setattr(cli, "_fit", lambda *a: pytest.fail("trained before checking --out"))
+    monkeypatch.setattr(_train, "_fit", lambda *a: pytest.fail("trained before checking --out"))
     out = read_only / "m.skc"
     line = _error_line(capsys, ["train", data_dir, "--out", out])
     assert line == (
@@ -647,13 +650,13 @@ def test_unopenable_and_special_files_are_skipped(tmp_path, monkeypatch, capsys)
     assert json.loads(capsys.readouterr().out)["n_samples"] == 8
     # the reader of predict
     with pytest.warns(UserWarning, match="2 unreadable file") as record:
-        files, images = cli._read_images(root, "warn")
+        files, images = read_images(root, "warn")
     assert len(files) == len(images) == 8
     assert str(locked) in str(record[0].message) and "fifo.png" in str(record[0].message)
-    with pytest.raises(cli._CommandError, match=re.escape(
+    with pytest.raises(CommandError, match=re.escape(
         f"{str(locked)!r}: it cannot be opened (Permission denied). Pass --on-error"
     )):
-        cli._read_images(root, "raise")
+        read_images(root, "raise")
 
 
 def test_max_pixels_option(data_dir, capsys):
@@ -665,11 +668,11 @@ def test_max_pixels_option(data_dir, capsys):
 def test_predict_refuses_a_huge_image_before_decoding(tmp_path):
     huge = tmp_path / "huge.png"
     assert cv2.imwrite(str(huge), np.zeros((2100, 2100), np.uint8))
-    with pytest.raises(cli._CommandError, match=re.escape(
+    with pytest.raises(CommandError, match=re.escape(
         f"{str(huge)!r}: it has 2100 x 2100 pixels, more than max_pixels=4194304"
     )):
-        cli._read_images(huge, "raise")
-    assert cli._read_images(huge, "raise", max_pixels=2100 * 2100)[1][0].shape == (2100, 2100)
+        read_images(huge, "raise")
+    assert read_images(huge, "raise", max_pixels=2100 * 2100)[1][0].shape == (2100, 2100)
 
 
 def test_closed_output_pipe_ends_quietly(data_dir, monkeypatch, capsys):

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from skcharclf import cli
 from skcharclf.cli import main
+from skcharclf.cli._common import table as format_table
 
 
 def _rows(text: str, first: str) -> list[list[str]]:
@@ -121,7 +121,7 @@ def test_errors_are_one_line_on_stderr(monkeypatch, capsys):
 
 
 def test_table_alignment():
-    table = cli._table(["name", "value"], [["a", "0.5"], ["longer", "12.25"]])
+    table = format_table(["name", "value"], [["a", "0.5"], ["longer", "12.25"]])
     lines = table.splitlines()
     assert lines == ["name    value", "------  -----", "a         0.5", "longer  12.25"]
 

@@ -1,0 +1,251 @@
+"""The ``analyze`` and ``train`` sub-commands, and the configuration files ``train`` reads."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import inspect
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skcharclf.cli._common import (
+    CommandError,
+    add_progress_options,
+    check_writable,
+    common_options,
+    data_options,
+    describe_data,
+    load_labelled,
+    positive_int,
+    progress_verbosity,
+)
+
+# --------------------------------------------------------------------------------------------
+# analyze
+# --------------------------------------------------------------------------------------------
+
+
+def add_analyze_parser(subparsers: argparse._SubParsersAction) -> None:
+    analyze = subparsers.add_parser(
+        "analyze",
+        parents=[common_options(), data_options()],
+        help="analyse a labelled data set: balance, sizes, noise, duplicates, advice",
+        description=(
+            "Print the dataset analysis of skcharclf.analyze_dataset: class counts and "
+            "imbalance, image sizes, polarity, noise per class, duplicates, and what to do "
+            "about them. DATA is a folder of class sub-folders (or of '<label>_<id>.png' "
+            "files with --labels filename), an .npz archive or an IDX image file."
+        ),
+    )
+    analyze.add_argument("data", metavar="DATA", help="the labelled images")
+    analyze.add_argument(
+        "--test",
+        metavar="DATA",
+        help="a test set to check for images shared with DATA (leakage)",
+    )
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    analyze.set_defaults(func=_run_analyze)
+
+
+def _run_analyze(args: argparse.Namespace) -> int:
+    from skcharclf.diagnostics import analyze_dataset
+
+    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
+    X_test = None if args.test is None else load_labelled(args.test, args)[0]
+    report = analyze_dataset(X, y, X_test=X_test)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        parents=[common_options(), data_options()],
+        help="train the recommended CNN pipeline (or a configured one) and save it",
+        description=(
+            "Train skcharclf.make_char_pipeline() on DATA, print the diagnosis of its learning "
+            "curves, and save it as a pickle-free model file. --config sets pipeline "
+            "parameters: a flat JSON or YAML mapping of make_char_pipeline arguments and/or "
+            'pipeline parameters, e.g. {"clf__learning_rate": 0.001, "denoise__method": '
+            '"median"}.'
+        ),
+    )
+    train.add_argument("data", metavar="DATA", help="the labelled training images")
+    train.add_argument(
+        "--out", required=True, metavar="MODEL", help="model file to write (e.g. chars.skc)"
+    )
+    train.add_argument(
+        "--config", metavar="FILE", help="pipeline parameters (.json, or .yaml / .yml)"
+    )
+    train.add_argument(
+        "--epochs", type=positive_int, metavar="N", help="training epochs (overrides the config)"
+    )
+    train.add_argument(
+        "--random-state",
+        type=int,
+        metavar="N",
+        help="seed of the augmentation and the network (overrides the config)",
+    )
+    add_progress_options(train)
+    train.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from skcharclf.diagnostics import format_findings
+    from skcharclf.persistence import save_pipeline
+
+    config = _read_config(args.config) if args.config else {}
+    pipeline = build_pipeline(config, args)
+    out = check_writable(args.out, "--out")
+    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
+    print(f"Loaded {describe_data(args.data, y)}", flush=True)
+    steps = " -> ".join(
+        f"{name}={step if isinstance(step, str) else type(step).__name__}"
+        for name, step in pipeline.steps
+    )
+    print(f"Pipeline: {steps}", flush=True)
+    print(f"Training for {pipeline.get_params()['clf__epochs']} epoch(s) ...", flush=True)
+    start = time.perf_counter()
+    _fit(pipeline, X, y)
+    print(f"Trained in {time.perf_counter() - start:.1f} s", flush=True)
+    save_pipeline(pipeline, out)
+    dropped = [name for name, step in pipeline.steps if hasattr(step, "fit_resample")]
+    note = f" (without the training-only step(s) {', '.join(dropped)})" if dropped else ""
+    print(f"Saved the model to {args.out!r}{note}")
+    classifier = pipeline.steps[-1][1]
+    findings = getattr(classifier, "diagnosis_", None)
+    # a verbose classifier has printed its diagnosis (under the same heading) at the end of fit
+    if findings is not None and not getattr(classifier, "verbose", 0):
+        print()
+        print("Diagnosis of the learning curves")
+        print(format_findings(findings))
+    return 0
+
+
+def _fit(pipeline: Any, X: Any, y: np.ndarray) -> None:
+    from skcharclf.classifier import TrainingDivergedError
+
+    try:
+        pipeline.fit(X, y)
+    except TrainingDivergedError as exc:
+        # the message says which epoch diverged and what to change: an input error
+        raise CommandError(str(exc)) from exc
+
+
+def _read_config(path_text: str) -> dict[str, Any]:
+    path = Path(path_text)
+    if not path.is_file():
+        raise CommandError(f"config file {path_text!r} does not exist.")
+    suffix = path.suffix.lower()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError(
+            f"config file {path_text!r} is not UTF-8 text (byte {exc.start} cannot be decoded); "
+            "save it as UTF-8."
+        ) from exc
+    if suffix == ".json":
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"config file {path_text!r} is not valid JSON: {exc}") from exc
+    elif suffix in {".yaml", ".yml"}:
+        try:
+            import yaml
+        except ImportError:
+            raise CommandError(
+                f"reading the YAML config {path_text!r} needs PyYAML: install it with "
+                "'pip install pyyaml', or write the config as JSON."
+            ) from None
+        try:
+            config = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise CommandError(f"config file {path_text!r} is not valid YAML: {exc}") from exc
+    else:
+        raise CommandError(
+            f"config file {path_text!r} must end in .json, .yaml or .yml, not {suffix!r}."
+        )
+    if config is None:
+        return {}
+    if not isinstance(config, dict) or not all(isinstance(key, str) for key in config):
+        raise CommandError(
+            f"config file {path_text!r} must hold a mapping of parameter names to values, "
+            f"not a {type(config).__name__}."
+        )
+    return config
+
+
+def build_pipeline(config: dict[str, Any], args: argparse.Namespace) -> Any:
+    """``make_char_pipeline`` with the config's arguments, then its pipeline parameters set.
+
+    Keys that ``make_char_pipeline`` takes (its own arguments, and the classifier parameters
+    it passes on) go to the factory; the others are pipeline parameters
+    (``<step>__<parameter>``) given to ``set_params``. Command-line options override both.
+    """
+    from skcharclf.pipeline import make_char_pipeline
+
+    arguments, classifier_arguments = _factory_arguments(make_char_pipeline)
+    taken = {*arguments, *classifier_arguments}
+    pipeline = make_char_pipeline(**{k: v for k, v in config.items() if k in taken})
+    known = pipeline.get_params(deep=True)
+    for key, value in config.items():
+        if key in taken:
+            continue
+        try:
+            pipeline.set_params(**{key: value})
+        except ValueError as exc:
+            if key in known:  # a known parameter with a bad value: keep the estimator's words
+                raise
+            raise CommandError(
+                _unknown_key_message(key, arguments, [*classifier_arguments, *known], pipeline)
+            ) from exc
+    overrides = {}
+    if args.epochs is not None:
+        overrides["clf__epochs"] = args.epochs
+    if args.random_state is not None:
+        # the seed of every step that draws random numbers (the augmenter and the network)
+        overrides.update(
+            {
+                key: args.random_state
+                for key in pipeline.get_params(deep=True)
+                if key.count("__") == 1 and key.endswith("__random_state")
+            }
+        )
+    if args.quiet or args.verbose or not {"verbose", "clf__verbose"} & set(config):
+        overrides["clf__verbose"] = progress_verbosity(args)
+    pipeline.set_params(**overrides)
+    return pipeline
+
+
+def _factory_arguments(factory: Callable[..., Any]) -> tuple[list[str], list[str]]:
+    """The named keyword arguments of ``factory``, and the classifier parameters it passes on
+    to :class:`~skcharclf.KerasCharClassifier` through its ``**classifier_params``."""
+    from skcharclf.classifier import KerasCharClassifier
+
+    parameters = inspect.signature(factory).parameters.values()
+    named = [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    classifier = inspect.signature(KerasCharClassifier).parameters
+    return named, [name for name in classifier if name not in named]
+
+
+def _unknown_key_message(
+    key: str, arguments: list[str], other_keys: list[str], pipeline: Any
+) -> str:
+    close = difflib.get_close_matches(key, [*arguments, *other_keys], n=1)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    steps = ", ".join(name for name, _ in pipeline.steps)
+    return (
+        f"unknown config key {key!r}{guess}; valid keys are make_char_pipeline arguments "
+        f"({', '.join(arguments)}), KerasCharClassifier parameters (epochs, learning_rate, "
+        f"...) and pipeline parameters <step>__<parameter> with the steps {steps}."
+    )
