@@ -52,9 +52,11 @@ __all__ = [
     "check_flat_batch",
     "check_image_batch",
     "estimate_background",
+    "estimate_backgrounds",
     "full_scale",
     "image_geometry",
     "is_flat_batch",
+    "is_light_background",
     "resolve_geometry",
     "resolve_image_shape",
     "split_working_dtypes",
@@ -422,12 +424,45 @@ def estimate_background(image: np.ndarray) -> float:
     """Estimate the background intensity of one 2D image from its border pixels.
 
     The median of the outermost rows and columns: character crops touch their border far
-    less than their background does, so the median is the background level.
+    less than their background does, so the median is the background level. See
+    :func:`estimate_backgrounds` for a stack of same-size images.
     """
-    if image.shape[0] <= 2 or image.shape[1] <= 2:
-        return float(np.median(image))
-    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
-    return float(np.median(border))
+    return float(estimate_backgrounds(image[None])[0])
+
+
+def estimate_backgrounds(stack: np.ndarray) -> np.ndarray:
+    """:func:`estimate_background` of every image of a ``(n, H, W)`` stack at once.
+
+    Returns the levels as ``float64`` for integer images and in the images' own float dtype
+    otherwise, as :func:`numpy.median` would. Images of two pixels or fewer in height or
+    width have no inner part: the median of all their pixels is taken.
+    """
+    n, height, width = stack.shape
+    if height <= 2 or width <= 2:
+        border = stack.reshape(n, -1).copy()  # partitioned in place below
+    else:
+        border = np.concatenate(
+            [stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1
+        )
+    if border.dtype.kind != "f":
+        border = border.astype(np.float64)
+    # np.median partitions around both middle values of an even count, several times
+    # slower than one partition followed by the maximum of the lower half
+    middle = border.shape[1] // 2
+    border.partition(middle, axis=1)
+    if border.shape[1] % 2:
+        return border[:, middle]
+    return (border[:, :middle].max(axis=1) + border[:, middle]) / border.dtype.type(2.0)
+
+
+def is_light_background(levels: np.ndarray | float, full_scale: float = 1.0) -> np.ndarray:
+    """Whether a background level (:func:`estimate_background`) is light paper.
+
+    The rule every polarity decision of the package uses: lighter than mid-grey, half of
+    ``full_scale`` (255 for ``uint8`` images, 1 for floats in [0, 1]), means dark ink on a
+    light background.
+    """
+    return np.asarray(levels) > full_scale / 2
 
 
 def is_flat_batch(X: object) -> bool:

@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._images import FlatImages, image_geometry, resolve_geometry
+from ._images import FlatImages, estimate_backgrounds, image_geometry, resolve_geometry
 
 __all__ = ["TRANSFORM_NAMES", "RareClassAugmenter"]
 
@@ -513,7 +513,7 @@ def _augment_block(
     order, n_warped, skewed, distorted = _warp_order(active)
     active = {name: on[order] for name, on in active.items()}
     magnitude = {name: value[order] for name, value in magnitude.items()}
-    block = _take(images, sources[order], scratch("block", out.shape))
+    block = _gather_into(images, sources[order], scratch("block", out.shape))
     background = background[sources[order]]
 
     if "thickness" in active:
@@ -523,14 +523,14 @@ def _augment_block(
     if "erase" in active:
         _erase(block, active["erase"], magnitude["erase"], background, rng, scratch)
     if "noise" in active:
-        _add_noise(block, active["noise"], magnitude["noise"], rng, scratch)
+        _add_gaussian_noise(block, active["noise"], magnitude["noise"], rng, scratch)
     np.clip(block, *clip, out=block)
     if np.issubdtype(out.dtype, np.integer):
         np.rint(block, out=block)
     out[order] = block
 
 
-def _take(array: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
+def _gather_into(array: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``array[index]`` written into ``out`` (``mode="clip"``: with the default mode NumPy
     gathers into a temporary first, and these indices are always valid).
     """
@@ -540,35 +540,16 @@ def _take(array: np.ndarray, index: np.ndarray, out: np.ndarray) -> np.ndarray:
 def _source_backgrounds(images: np.ndarray, sources: np.ndarray) -> np.ndarray:
     """Background level of each of the ``images`` that ``sources`` uses (0 for the others),
     computed once however many copies are made of an image.
+
+    Shading noise leaves many backgrounds grey rather than 0; filling warped corners and
+    erased boxes with 0 would mark augmented images with dark patches a classifier can learn.
     """
     used = np.unique(sources)
     levels = np.zeros(len(images), dtype=np.float32)
     for start in range(0, used.size, _BLOCK):
         part = used[start : start + _BLOCK]
-        levels[part] = _backgrounds(images[part])
+        levels[part] = estimate_backgrounds(images[part])
     return levels
-
-
-def _backgrounds(images: np.ndarray) -> np.ndarray:
-    """Background level of each ``(H, W)`` image: the median of its border pixels.
-
-    Shading noise leaves many backgrounds grey rather than 0; filling warped corners and
-    erased boxes with 0 would mark augmented images with dark patches a classifier can learn.
-    """
-    n, height, width = images.shape
-    if height <= 2 or width <= 2:
-        border = images.reshape(n, -1).copy()
-    else:
-        border = np.concatenate(
-            [images[:, 0], images[:, -1], images[:, 1:-1, 0], images[:, 1:-1, -1]], axis=1
-        )
-    # np.median partitions around both middle values of an even count, several times
-    # slower than one partition followed by the maximum of the lower half
-    middle = border.shape[1] // 2
-    border.partition(middle, axis=1)
-    if border.shape[1] % 2:
-        return border[:, middle]
-    return (border[:, :middle].max(axis=1) + border[:, middle]) / np.float32(2.0)
 
 
 def _draw_parameters(
@@ -603,7 +584,7 @@ def _change_thickness(
         index = np.flatnonzero(selected)
         if index.size == 0:
             continue
-        sub = _take(images, index, scratch("thickness", (index.size, *images.shape[1:])))
+        sub = _gather_into(images, index, scratch("thickness", (index.size, *images.shape[1:])))
         # the separator rows never win the max (dilation) or the min (erosion), so each
         # image is filtered as if alone, with its border pixels replicated
         stack = _stack(sub, separator, scratch("stack", _stack_shape(sub.shape)))
@@ -892,7 +873,7 @@ def _erase(
     _, height, width = images.shape
     pixels = height * width
     fill = background[index]
-    ink = _take(images.reshape(-1, pixels), index, scratch("ink", (index.size, pixels)))
+    ink = _gather_into(images.reshape(-1, pixels), index, scratch("ink", (index.size, pixels)))
     ink -= fill[:, None]
     np.maximum(ink, 0.0, out=ink)
     # one running sum (float64: numpy's cumsum casts slowly) over all the images; each
@@ -930,7 +911,7 @@ def _erase(
         images[image, first_row:end_row, first_col:end_col] = value
 
 
-def _add_noise(
+def _add_gaussian_noise(
     images: np.ndarray,
     active: np.ndarray,
     sigma: np.ndarray,
@@ -944,7 +925,7 @@ def _add_noise(
     shape = (index.size, *images.shape[1:])
     noise = _standard_normal(math.prod(shape), rng, scratch).reshape(shape)
     noise *= sigma[index, None, None].astype(np.float32)
-    noise += _take(images, index, scratch("noisy", shape))
+    noise += _gather_into(images, index, scratch("noisy", shape))
     images[index] = noise
 
 

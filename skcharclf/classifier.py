@@ -46,6 +46,7 @@ from ._atomic import atomic_output, restore_on_failure
 from ._format import label_text, labels_text
 from ._images import image_geometry, resolve_geometry
 from ._tf import import_keras, limit_threads
+from ._utils import draw_seed
 from .losses import (
     BalancedSoftmaxLoss,
     CrossEntropy,
@@ -84,7 +85,6 @@ def _pin_op_determinism_state() -> None:
 
 _pin_op_determinism_state()
 
-_MAX_SEED = np.iinfo(np.int32).max
 _REFERENCE_BATCH = 64  # scale_lr_with_batch: learning_rate is the rate for this batch size
 _INITIAL_LOSS_SAMPLES = 1024  # training samples the loss before training is measured on
 _PREDICT_BATCH = 1024  # inference batch: large batches run faster on a CPU
@@ -874,7 +874,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self._check_filters()
         self._check_validation_data(labels)  # now, not after the network is built
         rng = check_random_state(self.random_state)
-        self._seed = int(rng.randint(_MAX_SEED))
+        self._seed = draw_seed(rng)
         train_idx, val_idx = self._split(codes, rng)
 
         with tensorflow_random_state(self._seed):

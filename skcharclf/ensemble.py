@@ -31,12 +31,11 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 from threadpoolctl import threadpool_limits
 
 from skcharclf._atomic import restore_on_failure
+from skcharclf._utils import draw_seed
 from skcharclf.diagnostics import NoValidationWarning
 from skcharclf.model_selection import _check_train_folds, _threads_per_job, check_cv_for_classes
 
 __all__ = ["FoldEnsembleClassifier"]
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 def _final_step(estimator: Any) -> Any:
@@ -379,7 +378,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if self.random_state is not None:
             rng = check_random_state(self.random_state)
             for member in members:
-                _set_matching_params(member, "random_state", int(rng.randint(_MAX_SEED)),
+                _set_matching_params(member, "random_state", draw_seed(rng),
                                      only_if_none=True)
 
         outcomes = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(

@@ -29,14 +29,12 @@ from sklearn.model_selection import (
     StratifiedKFold,
     check_cv,
 )
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._format import label_text as _label
+from ._utils import draw_seed
 
 __all__ = ["check_cv_for_classes", "search_space", "threads_per_job"]
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,7 +274,7 @@ def check_cv_for_classes(
     if cv is None or isinstance(cv, (int, np.integer)):
         seed = random_state
         if random_state is None or isinstance(random_state, np.random.RandomState):
-            seed = check_random_state(random_state).randint(_MAX_SEED)
+            seed = draw_seed(random_state)
         cv = check_cv(5 if cv is None else cv, y, classifier=True, shuffle=True, random_state=seed)
     else:
         cv = check_cv(cv, y, classifier=True)

@@ -33,8 +33,10 @@ from skcharclf._images import (
     as_uint8,
     check_flat_batch,
     check_image_batch,
+    estimate_backgrounds,
     image_geometry,
     is_flat_batch,
+    is_light_background,
     resolve_geometry,
     split_working_dtypes,
     unflatten,
@@ -197,17 +199,6 @@ def _shape_groups(
         members = [images[i] for i in index]
         # One concatenate is a single C loop; np.stack adds Python work per image.
         yield index, np.concatenate(members).reshape(len(index), *shape) if stacked else members
-
-
-def _border_medians(stack: np.ndarray) -> np.ndarray:
-    """:func:`~skcharclf._images.estimate_background` of every image of ``stack`` at once."""
-    n, height, width = stack.shape
-    if height <= 2 or width <= 2:
-        return np.median(stack.reshape(n, -1), axis=1)
-    border = np.concatenate(
-        [stack[:, 0, :], stack[:, -1, :], stack[:, 1:-1, 0], stack[:, 1:-1, -1]], axis=1
-    )
-    return np.median(border, axis=1)
 
 
 def _stateless_tags(tags: Tags) -> Tags:
@@ -458,9 +449,9 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         for index, group in _shape_groups(images, stacked=self._needs_background()):
             new_size, src, dst, covers = self._geometry(*group[0].shape)
             if self.polarity == "auto" or not covers:
-                background = _border_medians(group)
+                background = estimate_backgrounds(group)
                 if self.polarity == "auto":
-                    invert[index] = background > top / 2
+                    invert[index] = is_light_background(background, top)
                 if not covers:
                     fill = np.rint(background) if dtype == np.uint8 else background
                     canvas[index] = fill.astype(dtype)[:, None, None]

@@ -34,6 +34,7 @@ from . import _plotting as plots
 from ._atomic import atomic_output
 from ._format import epoch_span, format_value
 from ._images import check_image_batch, is_flat_batch, resolve_image_shape
+from ._utils import final_estimator
 
 __all__ = ["make_report"]
 
@@ -166,7 +167,7 @@ def make_report(
     if y_train is not None:
         y_train = _check_labels(X_train, y_train, "X_train", "y_train")
 
-    final = _final_estimator(model)
+    final = final_estimator(model)
     test_images = _display_images(X_test, final)
     y_pred = np.asarray(model.predict(X_test))
     proba = np.asarray(model.predict_proba(X_test)) if hasattr(model, "predict_proba") else None
@@ -223,14 +224,6 @@ def _check_labels(X: Any, y: Any, x_name: str, y_name: str) -> np.ndarray:
             f"{x_name} holds {n_images} images but {y_name} holds {len(y)} labels; they must match."
         )
     return y
-
-
-def _final_estimator(model: Any) -> Any:
-    """The estimator at the end of a pipeline (the model itself otherwise)."""
-    steps = getattr(model, "steps", None)
-    if steps:
-        return steps[-1][1]
-    return model
 
 
 def _display_images(X: Any, final: Any) -> list[np.ndarray]:
