@@ -17,27 +17,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from itertools import groupby
-from numbers import Integral, Number, Real
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import Tags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _get_container_adapter
-from sklearn.utils.validation import _check_feature_names_in, check_non_negative, validate_data
+from sklearn.utils.validation import _check_feature_names_in
 
+from skcharclf._image_transformer import StatelessImageTransformer
 from skcharclf._images import (
     FlatImages,
     as_float01,
     as_uint8,
     check_flat_batch,
-    check_image_batch,
     estimate_backgrounds,
     image_geometry,
-    is_flat_batch,
     is_light_background,
-    resolve_geometry,
     split_working_dtypes,
     unflatten,
 )
@@ -131,57 +127,6 @@ def _check_pair(value: object, name: str, maximum: int | None = None) -> tuple[i
     return int(value[0]), int(value[1])
 
 
-def _read_batch(
-    estimator: BaseEstimator, X: object, *, reset: bool
-) -> tuple[list[np.ndarray] | np.ndarray, bool]:
-    """Validate ``X`` as a flat or an image batch; return its 2D images and whether it was flat.
-
-    A flat batch goes through ``validate_data`` (``n_features_in_`` bookkeeping, the usual
-    scikit-learn errors) and is then checked as a dense image batch, so the intensity rule of
-    the image contract (each row scaled by its own dtype and values, see
-    :mod:`skcharclf._images`) holds for both forms.
-    """
-    if (
-        not isinstance(X, (list, tuple, np.ndarray))
-        and hasattr(X, "__array__")
-        and not is_flat_batch(X)
-    ):
-        X = np.asarray(X)
-    if _is_table(X):
-        geometry = image_geometry(X)
-        X = validate_data(estimator, X, reset=reset, dtype="numeric")
-        check_non_negative(X, type(estimator).__name__)
-        step = f"{type(estimator).__name__}(image_shape={estimator.image_shape!r})"
-        shape = resolve_geometry(estimator.image_shape, X.shape[1], geometry, step)
-        return check_image_batch(unflatten(X, shape)), True
-    if reset:
-        # An image batch has no fixed number of features: forget those of an earlier flat fit.
-        for attribute in ("n_features_in_", "feature_names_in_"):
-            if hasattr(estimator, attribute):
-                delattr(estimator, attribute)
-    return check_image_batch(X), False
-
-
-def _is_table(X: object) -> bool:
-    """Whether ``X`` holds rows of numbers rather than images.
-
-    Besides flat batches that covers a 2D object array, a list of 1-D rows and a 1-D vector
-    of numbers, which ``validate_data`` then rejects with scikit-learn's usual advice.
-    """
-    if is_flat_batch(X):
-        return True
-    if isinstance(X, np.ndarray):
-        return X.ndim == 2 or (X.ndim == 1 and X.dtype != object)
-    if not isinstance(X, (list, tuple)) or not X:
-        return False
-    first = X[0]
-    if isinstance(first, np.ndarray):
-        return first.ndim <= 1
-    if isinstance(first, (list, tuple)):
-        return not first or not isinstance(first[0], (list, tuple, np.ndarray))
-    return isinstance(first, Number)
-
-
 def _shape_groups(
     images: list[np.ndarray] | np.ndarray, *, stacked: bool = True
 ) -> Iterator[tuple[Sequence[int], np.ndarray | list[np.ndarray]]]:
@@ -201,17 +146,7 @@ def _shape_groups(
         yield index, np.concatenate(members).reshape(len(index), *shape) if stacked else members
 
 
-def _stateless_tags(tags: Tags) -> Tags:
-    # Nothing is learnt: transform works without fit, and fit only checks the input.
-    tags.requires_fit = False
-    # Intensities are non-negative; a negative value is reported as an error.
-    tags.input_tags.positive_only = True
-    # A dense image batch is a 3D array (n, H, W).
-    tags.input_tags.three_d_array = True
-    return tags
-
-
-class ImageResizer(TransformerMixin, BaseEstimator):
+class ImageResizer(StatelessImageTransformer):
     """Resize character images to one shape and return them as a flat batch.
 
     Every image becomes ``size`` pixels, bright ink on a dark background, flattened to one row
@@ -306,67 +241,6 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         self.polarity = polarity
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: object, y: object = None) -> ImageResizer:
-        """Check the parameters and the input; nothing is learnt.
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            A list / tuple / 1-D object array of 2D or 3D images of any sizes, a 3D array
-            ``(n, H, W)``, a 4D array ``(n, H, W, C)`` or a flat batch.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : ImageResizer
-        """
-        self._check_params()
-        _read_batch(self, X, reset=True)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X: object, y: object = None) -> np.ndarray:
-        """Fit and resize ``X`` in one pass over the data (see :meth:`fit`, :meth:`transform`).
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            Images to resize.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        X_resized : FlatImages of shape (n_samples, size[0] * size[1]), float32
-            A :class:`~skcharclf.FlatImages` array, which tells the later steps its
-            ``image_shape``.
-        """
-        self._check_params()
-        images, _ = _read_batch(self, X, reset=True)
-        return self._flat_images(self._resize(images))
-
-    def transform(self, X: object) -> np.ndarray:
-        """Resize the images and return them as a flat batch.
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            Images to resize (see :meth:`fit`).
-
-        Returns
-        -------
-        X_resized : FlatImages of shape (n_samples, size[0] * size[1]), float32
-            One flattened image per row, values in [0, 1], bright ink on a dark background:
-            an ndarray that also tells the later steps its ``image_shape`` (see
-            :class:`~skcharclf.FlatImages`).
-        """
-        self._validate_params()
-        self._check_params()
-        images, _ = _read_batch(self, X, reset=False)
-        return self._flat_images(self._resize(images))
-
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the output pixels: ``"pixel_<row>_<column>"``.
 
@@ -387,11 +261,10 @@ class ImageResizer(TransformerMixin, BaseEstimator):
             [f"pixel_{r}_{c}" for r in range(height) for c in range(width)], dtype=object
         )
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = _stateless_tags(super().__sklearn_tags__())
-        # The output is float32 whatever the input dtype.
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
+    def _transform(
+        self, images: list[np.ndarray] | np.ndarray, flat: bool, X: object, checked: None
+    ) -> FlatImages:
+        return self._flat_images(self._resize(images))
 
     def _flat_images(self, flat: np.ndarray) -> FlatImages:
         """The output, carrying its geometry for the later steps (see :class:`FlatImages`)."""
@@ -472,7 +345,7 @@ class ImageResizer(TransformerMixin, BaseEstimator):
         return np.clip(flat, 0.0, 1.0, out=flat)
 
 
-class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+class Denoiser(StatelessImageTransformer, auto_wrap_output_keys=None):
     """Filter noise from character images with OpenCV; the default ``method="none"`` does nothing.
 
     One filter or a chain of filters, chosen by ``method`` so that a grid search can pick
@@ -613,65 +486,6 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
         self.iterations = iterations
         self.image_shape = image_shape
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: object, y: object = None) -> Denoiser:
-        """Check the parameters and the input; nothing is learnt.
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            A list / tuple / 1-D object array of 2D or 3D images of any sizes, a 3D array
-            ``(n, H, W)``, a 4D array ``(n, H, W, C)`` or a flat batch.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : Denoiser
-        """
-        self._check_params()
-        _read_batch(self, X, reset=True)
-        return self
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit_transform(self, X: object, y: object = None) -> list[np.ndarray] | np.ndarray:
-        """Fit and filter ``X`` in one pass over the data (see :meth:`fit`, :meth:`transform`).
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            Images to filter.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        X_filtered : list of ndarray, ndarray of shape (n, H, W) or (n_samples, n_features)
-            Same form as ``X`` (see :meth:`transform`).
-        """
-        methods = self._check_params()
-        images, flat = _read_batch(self, X, reset=True)
-        return self._output(self._filter(images, methods), flat, X)
-
-    def transform(self, X: object) -> list[np.ndarray] | np.ndarray:
-        """Filter every image.
-
-        Parameters
-        ----------
-        X : image batch or array-like of shape (n_samples, n_features)
-            Images to filter (see :meth:`fit`).
-
-        Returns
-        -------
-        X_filtered : list of ndarray, ndarray of shape (n, H, W) or (n_samples, n_features)
-            A list of 2D images for a sequence, a 3D array for a 3D or 4D array (``uint8`` or
-            ``float32`` in [0, 1]), a ``float32`` flat batch for a flat batch.
-        """
-        self._validate_params()
-        methods = self._check_params()
-        images, flat = _read_batch(self, X, reset=False)
-        return self._output(self._filter(images, methods), flat, X)
-
     def set_output(self, *, transform: str | None = None) -> Denoiser:
         """Set the container of flat outputs: ``"default"``, ``"pandas"`` or ``"polars"``.
 
@@ -710,12 +524,6 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             return _check_feature_names_in(self, input_features)
         return np.asarray([] if input_features is None else input_features, dtype=object)
 
-    def __sklearn_tags__(self) -> Tags:
-        tags = _stateless_tags(super().__sklearn_tags__())
-        # Image batches keep their uint8 / float32 working dtype; flat output is float32.
-        tags.transformer_tags.preserves_dtype = ["float32"]
-        return tags
-
     def _check_params(self) -> tuple[str, ...]:
         """Check what the parameter constraints cannot express; return the filters to apply.
 
@@ -748,9 +556,14 @@ class Denoiser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
             )
         return methods
 
-    def _output(
-        self, images: list[np.ndarray] | np.ndarray, flat: bool, X: object
+    def _transform(
+        self,
+        images: list[np.ndarray] | np.ndarray,
+        flat: bool,
+        X: object,
+        checked: tuple[str, ...],
     ) -> list[np.ndarray] | np.ndarray:
+        images = self._filter(images, checked)
         if not flat:
             return images
         result = as_float01(images).reshape(len(images), -1)
