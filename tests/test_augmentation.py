@@ -17,12 +17,11 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validat
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcharclf import FlatImages, augmentation
+from skcharclf import FlatImages, _warp
+from skcharclf._warp import _homographies, _inverse_3x3
 from skcharclf.augmentation import (
     TRANSFORM_NAMES,
     RareClassAugmenter,
-    _homographies,
-    _inverse_3x3,
     _resolve_transforms,
 )
 from skcharclf.preprocessing import ImageResizer
@@ -401,7 +400,7 @@ def test_warp_equals_opencv_per_image_with_background_border(
     # Images are warped a chunk at a time with one cv2.remap (300 pixels: 4 images a chunk):
     # each must come out as if warped alone, uncovered pixels at its own background level,
     # with nothing of its neighbours in the chunk.
-    monkeypatch.setattr(augmentation, "_REMAP_PIXELS", remap_pixels)
+    monkeypatch.setattr(_warp, "_REMAP_PIXELS", remap_pixels)
     shape = (9, 7)
     images = _blobs(60, shape, np.random.default_rng(0))
     transforms = [("rotate", 1.0, (angle, angle)), ("scale", 1.0, (zoom, zoom))]
