@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import html
 import math
 import os
 from collections.abc import Sequence
+from importlib import resources
 from numbers import Integral
 from pathlib import Path
 from typing import Any
@@ -707,111 +709,10 @@ def _describe_model(model: Any) -> str:
     return type(model).__name__
 
 
-_CSS = """
-:root{--ink:#1f2933;--muted:#6b7785;--line:#e4e7eb;--bg:#f3f5f8;--card:#fff;
---accent:#3b5bdb;--info:#748394;--warning:#f59f00;--error:#e03131;
---ok:#2b8a3e;color-scheme:light}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-.wrap{max-width:1120px;margin:0 auto;padding:0 16px}
-header{background:linear-gradient(120deg,#1c2f8a 0%,#3b5bdb 100%);color:#fff;
-padding:28px 0 22px}
-h1{margin:0 0 4px;font-size:1.75rem;line-height:1.2;letter-spacing:-.01em;font-weight:700}
-.sub{margin:0;opacity:.88;font-size:.92rem;overflow-wrap:anywhere}
-nav{display:flex;flex-wrap:wrap;gap:6px;margin-top:16px}
-nav a{color:#fff;text-decoration:none;font-size:.8rem;padding:3px 11px;border-radius:999px;
-background:rgba(255,255,255,.16)}
-nav a:hover{background:rgba(255,255,255,.3)}
-main{padding:6px 0 40px}
-section{background:var(--card);border:1px solid var(--line);border-radius:14px;
-padding:22px 24px;margin-top:18px;box-shadow:0 1px 2px rgba(16,24,40,.04)}
-h2{font-size:1.2rem;margin:0 0 4px;letter-spacing:-.005em}
-h3{font-size:1rem;margin:22px 0 4px}
-.lead{color:var(--muted);margin:0 0 16px;font-size:.92rem;max-width:80ch}
-.kpis{display:grid;grid-template-columns:repeat(auto-fit,minmax(150px,1fr));gap:12px}
-.kpi{display:flex;flex-direction:column;border:1px solid var(--line);border-radius:10px;
-padding:12px 14px;background:#fbfcfd}
-.kpi .l{color:var(--muted);font-size:.74rem;font-weight:600;text-transform:uppercase;
-letter-spacing:.05em}
-.kpi .v{margin-top:auto;font-size:1.7rem;font-weight:700;font-variant-numeric:tabular-nums;
-line-height:1.3}
-.kpi .bar{height:5px;background:var(--line);border-radius:3px;margin-top:6px;overflow:hidden}
-.kpi .bar i{display:block;height:100%;background:var(--accent);border-radius:3px}
-.facts{list-style:none;display:flex;flex-wrap:wrap;gap:8px 22px;padding:0;margin:16px 0 0;
-color:var(--muted);font-size:.9rem}
-.facts b{color:var(--ink)}
-.grid{display:grid;gap:18px;align-items:start}
-.g2{grid-template-columns:repeat(auto-fit,minmax(min(100%,380px),1fr))}
-.pair{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));
-gap:18px;margin-top:18px}
-.pair>section{margin-top:0}
-.samples{display:grid;grid-template-columns:minmax(1.5em,max-content) 1fr;gap:6px 10px;
-align-items:center}
-.srow{display:contents}
-.slab{max-width:10em;text-align:right;font-weight:600;font-size:.85rem;overflow-wrap:anywhere}
-.thumbs{display:flex;flex-wrap:wrap;gap:4px}
-img.thumb{display:block;height:44px;width:auto;image-rendering:pixelated;border-radius:3px;
-box-shadow:0 0 0 1px var(--line)}
-.mistakes{display:grid;grid-template-columns:repeat(auto-fill,minmax(92px,1fr));gap:10px}
-.mcard{border:1px solid var(--line);border-radius:10px;padding:8px 6px;text-align:center;
-background:#fbfcfd;font-size:.8rem;line-height:1.35;overflow-wrap:anywhere}
-.mcard img.thumb{height:60px;margin:0 auto 6px}
-.mp{color:var(--error)}
-.mc{color:var(--muted);font-size:.72rem}
-figure{margin:0}
-figure img{display:block;width:100%;height:auto;margin:0 auto}
-.scroll{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.9rem;font-variant-numeric:tabular-nums}
-th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right}
-th:first-child,td:first-child{text-align:left}
-thead th{color:var(--muted);font-weight:600;font-size:.74rem;text-transform:uppercase;
-letter-spacing:.05em}
-td.m{background:linear-gradient(#91a7ff,#91a7ff) no-repeat left 0 bottom 4px/
-var(--v) 3px}
-td.na{color:var(--muted)}
-tr.worst td{font-weight:700}
-.finding{border:1px solid var(--line);border-left:4px solid var(--info);border-radius:10px;
-padding:12px 16px;margin-top:12px;background:#fbfcfd;overflow-wrap:anywhere}
-.finding.warning{border-left-color:var(--warning)}
-.finding.error{border-left-color:var(--error)}
-.finding.ok{border-left-color:var(--ok);margin-top:18px}
-.finding p{margin:6px 0}
-.finding ul{margin:4px 0 0;padding-left:20px}
-.fhead{display:flex;flex-wrap:wrap;align-items:center;gap:8px}
-.num{display:inline-flex;align-items:center;justify-content:center;width:22px;height:22px;
-border-radius:50%;color:#fff;font-size:.75rem;font-weight:700;background:var(--info)}
-.badge{font-size:.68rem;font-weight:700;text-transform:uppercase;letter-spacing:.06em;
-padding:1px 8px;border-radius:999px;color:#fff;background:var(--info)}
-.num.warning,.badge.warning{background:var(--warning)}
-.num.error,.badge.error{background:var(--error)}
-.code{color:var(--muted);font-size:.8rem;font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-.rl{font-weight:600;font-size:.85rem}
-table.evidence{width:auto;font-size:.82rem;margin:6px 0}
-table.evidence th{text-align:left;color:var(--muted);font-weight:500;padding:2px 14px 2px 0;
-border:0;font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-table.evidence td{text-align:left;padding:2px 0;border:0}
-.note{color:var(--muted);background:#f8f9fa;border:1px dashed var(--line);border-radius:10px;
-padding:14px 16px;margin:0}
-details{margin-top:16px}
-summary{cursor:pointer;color:var(--accent);font-weight:600}
-pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f8f9fa;border:1px solid var(--line);
-border-radius:10px;padding:12px 14px;font-size:.8rem;line-height:1.45}
-footer{color:var(--muted);font-size:.8rem;text-align:center;padding:0 0 32px}
-@media (max-width:600px){
-body{font-size:14px}
-header{padding:20px 0 16px}
-h1{font-size:1.35rem}
-section{padding:16px 14px;border-radius:12px;margin-top:12px}
-.kpis{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}
-.kpi .v{font-size:1.35rem}
-img.thumb{height:36px}
-.mcard img.thumb{height:52px}
-th,td{padding:5px 4px}
-thead th{font-size:.66rem;letter-spacing:0}
-}
-"""
+@functools.cache
+def _stylesheet() -> str:
+    """The report's CSS, package data (``skcharclf/_static/report.css``)."""
+    return resources.files("skcharclf").joinpath("_static/report.css").read_text(encoding="utf-8")
 
 
 def _page(
@@ -836,7 +737,7 @@ def _page(
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<meta name="generator" content="skcharclf {_e(__version__)}">'
-        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{_e(title)}</title><style>{_stylesheet()}</style></head><body>"
         f'<header><div class="wrap"><h1>{_e(title)}</h1>'
         f'<p class="sub">{_e(model_text)}</p><nav>{nav}</nav></div></header>'
         f'<main class="wrap">{body}</main>'
