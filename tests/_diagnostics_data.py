@@ -1,35 +1,11 @@
-"""Data and helpers shared by the diagnostics test modules (tests/test_diagnostics_*.py)."""
+"""Learning-curve shapes and helpers shared by the diagnostics test modules
+(tests/test_diagnostics_*.py); their images come from tests/_data.py."""
 
-import cv2
 import numpy as np
 
 
 def codes(findings):
     return [finding.code for finding in findings]
-
-
-def _random_glyph(rng, height=24, dark_on_light=True):
-    """A ragged character-like image: a few random strokes on a flat background."""
-    width = int(rng.integers(8, 21))
-    image = np.zeros((height, width), dtype=np.float32)
-    for _ in range(3):
-        p1 = (int(rng.integers(1, width - 1)), int(rng.integers(1, height - 1)))
-        p2 = (int(rng.integers(1, width - 1)), int(rng.integers(1, height - 1)))
-        cv2.line(image, p1, p2, 1.0, int(rng.integers(2, 4)))
-    background, ink = rng.uniform(190, 235), rng.uniform(20, 60)
-    if not dark_on_light:
-        background, ink = 255 - background, 255 - ink
-    return np.rint(background + image * (ink - background)).astype(np.uint8)
-
-
-PROTOTYPES = np.random.RandomState(42).rand(3, 64)
-
-
-def _tiny_images(n, seed, noise):
-    """Three classes of 8x8 images: a fixed prototype per class plus uniform noise."""
-    rng = np.random.RandomState(seed)
-    y = np.arange(n) % 3
-    return (PROTOTYPES[y] + noise * (rng.rand(n, 64) - 0.5)).astype(np.float32), y
 
 
 def _tiny_classifier(**params):

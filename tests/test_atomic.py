@@ -18,6 +18,7 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+from _data import BAR_SHAPE, bar_chars
 from imblearn.pipeline import Pipeline
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
@@ -36,7 +37,7 @@ keras = import_keras()
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-SHAPE = (8, 8)
+SHAPE = BAR_SHAPE
 TINY = {
     "image_shape": SHAPE,
     "filters": (4,),
@@ -48,19 +49,7 @@ TINY = {
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _chars(n_per_class=(30, 20, 15, 10), seed=0):
-    """Separable 8x8 "characters": a bright bar whose row is the class (0..3)."""
-    rng = np.random.RandomState(seed)
-    X, y = [], []
-    for label, (count, row) in enumerate(zip(n_per_class, (0, 2, 4, 6), strict=True)):
-        images = rng.rand(count, *SHAPE).astype("float32") * 0.3
-        images[:, row : row + 2, 1:7] += 0.7
-        X.append(images.reshape(count, -1))
-        y += [label] * count
-    return np.concatenate(X), np.array(y)
-
-
-X, Y = _chars()
+X, Y = bar_chars((30, 20, 15, 10), rows=(0, 2, 4, 6))
 
 
 class _StopAt(keras.callbacks.Callback):

@@ -13,6 +13,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
+from _data import BAR_SHAPE, bar_chars
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -31,7 +32,7 @@ keras = import_keras()
 # Keras 3.15 converts its tensors with a numpy-1 style __array__ (a Keras issue, not ours).
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
-SHAPE = (8, 8)
+SHAPE = BAR_SHAPE
 TINY = {
     "image_shape": SHAPE,
     "filters": (4,),
@@ -44,14 +45,7 @@ TINY = {
 
 def _chars(n_per_class=(40, 20, 10), seed=0, labels=(0, 1, 2)):
     """Separable, imbalanced 8x8 "characters": a bright bar whose position is the class."""
-    rng = np.random.RandomState(seed)
-    X, y = [], []
-    for label, (count, row) in zip(labels, zip(n_per_class, (1, 4, 6), strict=False), strict=False):
-        images = rng.rand(count, *SHAPE).astype("float32") * 0.3
-        images[:, row : row + 2, 1:7] += 0.7
-        X.append(images.reshape(count, -1))
-        y += [label] * count
-    return np.concatenate(X), np.array(y)
+    return bar_chars(n_per_class, rows=(1, 4, 6), seed=seed, labels=labels)
 
 
 X, Y = _chars()

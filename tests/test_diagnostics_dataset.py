@@ -6,8 +6,8 @@ import time
 import cv2
 import numpy as np
 import pytest
+from _data import random_glyph
 from _diagnostics_data import (
-    _random_glyph,
     codes,
 )
 
@@ -34,7 +34,7 @@ def _salt_and_pepper(image, rng, fraction=0.04):
 def ragged_set():
     """Classes a, b (40 each; b with salt-and-pepper noise) and c (6): with injected copies."""
     rng = np.random.default_rng(0)
-    images = [_random_glyph(rng) for _ in range(86)]
+    images = [random_glyph(rng) for _ in range(86)]
     labels = np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 6)
     for i in range(40, 80):
         images[i] = _salt_and_pepper(images[i], rng)
@@ -45,7 +45,7 @@ def ragged_set():
     brighter = np.clip(images[3].astype(int) + 12, 0, 255).astype(np.uint8)
     images.append(brighter)  # near copy of 3: index 88
     labels = np.append(labels, "a")
-    test = [_random_glyph(rng) for _ in range(10)]
+    test = [random_glyph(rng) for _ in range(10)]
     test.append(images[5].copy())  # test 10 = train 5 exactly
     test.append(np.clip(images[7].astype(int) - 10, 0, 255).astype(np.uint8))  # near 7
     return images, labels, test
@@ -96,7 +96,7 @@ def test_analysis_of_ragged_synthetic_set(ragged_set):
 def test_clean_same_size_light_on_dark_set_needs_nothing():
     rng = np.random.default_rng(1)
     images = np.stack(
-        [cv2.resize(_random_glyph(rng, dark_on_light=False), (16, 24)) for _ in range(60)]
+        [cv2.resize(random_glyph(rng, dark_on_light=False), (16, 24)) for _ in range(60)]
     )
     report = analyze_dataset(images, np.repeat([0, 1, 2], 20))
     assert not report.ragged and report.dark_on_light_fraction == 0.0
@@ -108,7 +108,7 @@ def test_clean_same_size_light_on_dark_set_needs_nothing():
 
 def test_polarity_fraction_of_a_mixed_set():
     rng = np.random.default_rng(2)
-    images = [_random_glyph(rng, dark_on_light=k % 4 == 0) for k in range(40)]
+    images = [random_glyph(rng, dark_on_light=k % 4 == 0) for k in range(40)]
     report = analyze_dataset(images, np.arange(40) % 2)
     assert report.dark_on_light_fraction == pytest.approx(0.25)
     (finding,) = [f for f in report.recommendations if f.code == "dark_on_light"]
@@ -117,7 +117,7 @@ def test_polarity_fraction_of_a_mixed_set():
 
 def test_inverted_copy_is_a_near_duplicate():
     rng = np.random.default_rng(3)
-    images = [_random_glyph(rng) for _ in range(20)]
+    images = [random_glyph(rng) for _ in range(20)]
     images.append(255 - images[4])
     report = analyze_dataset(images, np.arange(21) % 2)
     assert report.near_duplicate_groups == [[4, 20]]
@@ -141,7 +141,7 @@ def test_batched_background_matches_estimate_background(shape):
 
 def test_flat_and_4d_batches(ragged_set):
     rng = np.random.default_rng(4)
-    images = np.stack([cv2.resize(_random_glyph(rng), (16, 16)) for _ in range(30)])
+    images = np.stack([cv2.resize(random_glyph(rng), (16, 16)) for _ in range(30)])
     y = np.arange(30) % 3
     flat = analyze_dataset(1.0 - images.reshape(30, -1) / 255.0, y, image_shape=(16, 16))
     assert flat.height["max"] == 16 and flat.dark_on_light_fraction == 0.0
@@ -176,7 +176,7 @@ def test_report_text_and_json(ragged_set):
 
 def test_integer_labels_serialise():
     rng = np.random.default_rng(5)
-    images = [_random_glyph(rng) for _ in range(12)]
+    images = [random_glyph(rng) for _ in range(12)]
     report = analyze_dataset(images, np.array([3, 7] * 6, dtype=np.int64))
     assert list(report.class_counts) == [3, 7]
     assert json.loads(json.dumps(report.to_dict()))["class_counts"] == {"3": 6, "7": 6}
@@ -184,7 +184,7 @@ def test_integer_labels_serialise():
 
 def test_analysis_errors():
     rng = np.random.default_rng(6)
-    images = [_random_glyph(rng) for _ in range(5)]
+    images = [random_glyph(rng) for _ in range(5)]
     with pytest.raises(ValueError, match="X holds 5 images but y has 4 labels"):
         analyze_dataset(images, [0, 1, 0, 1])
     with pytest.raises(TypeError, match="X: sample 2 is a str"):
@@ -197,7 +197,7 @@ def test_analysis_errors():
 
 def test_thousands_of_images_take_seconds_at_most():
     rng = np.random.default_rng(7)
-    base = [_random_glyph(rng) for _ in range(200)]
+    base = [random_glyph(rng) for _ in range(200)]
     images = [_salt_and_pepper(base[i % 200], rng, 0.02) for i in range(3000)]
     start = time.perf_counter()
     report = analyze_dataset(images, np.arange(3000) % 10)

@@ -9,10 +9,10 @@ import warnings
 
 import numpy as np
 import pytest
+from _data import prototype_images
 from _diagnostics_data import (
     SYMPTOMS,
     _tiny_classifier,
-    _tiny_images,
     as_lists,
     codes,
     divergence_jump,
@@ -412,7 +412,7 @@ def test_history_errors():
 
 @pytest.mark.slow
 def test_real_run_with_learning_rate_too_low_plateaus():
-    X, y = _tiny_images(120, 0, 1.0)
+    X, y = prototype_images(120, 0, 1.0)
     with warnings.catch_warnings():
         # nothing memorised: the no-validation finding is info only, and fit does not warn
         warnings.simplefilter("error", NoValidationWarning)
@@ -430,7 +430,7 @@ def test_real_run_with_learning_rate_too_low_plateaus():
 def test_real_run_with_huge_learning_rate_raises_carrying_the_divergence_finding():
     from skcharclf.classifier import TrainingDivergedError
 
-    X, y = _tiny_images(120, 0, 1.0)
+    X, y = prototype_images(120, 0, 1.0)
     with pytest.raises(TrainingDivergedError, match="Training diverged") as caught:
         _tiny_classifier(learning_rate=1e6, epochs=3, batch_size=32).fit(X, y)
     finding = caught.value.finding
@@ -441,8 +441,8 @@ def test_real_run_with_huge_learning_rate_raises_carrying_the_divergence_finding
 
 @pytest.mark.slow
 def test_real_run_on_tiny_training_set_without_regularisation_overfits():
-    X, y = _tiny_images(24, 1, 2.5)
-    X_val, y_val = _tiny_images(300, 2, 2.5)
+    X, y = prototype_images(24, 1, 2.5)
+    X_val, y_val = prototype_images(300, 2, 2.5)
     clf = _tiny_classifier(
         learning_rate=3e-3, epochs=40, batch_size=8, validation_data=(X_val, y_val),
         online_augmentation=None, label_smoothing=0.0,
@@ -458,8 +458,8 @@ def test_real_run_on_tiny_training_set_without_regularisation_overfits():
 @pytest.mark.slow
 def test_real_run_with_easier_validation_distribution_is_a_split_problem():
     """Validation images much cleaner than the training images: val loss below train."""
-    X, y = _tiny_images(240, 3, 1.5)
-    X_val, y_val = _tiny_images(90, 4, 0.2)
+    X, y = prototype_images(240, 3, 1.5)
+    X_val, y_val = prototype_images(90, 4, 0.2)
     clf = _tiny_classifier(
         learning_rate=1e-2, epochs=10, batch_size=32, validation_data=(X_val, y_val)
     ).fit(X, y)

@@ -5,10 +5,9 @@ import math
 
 import numpy as np
 import pytest
+from _data import prototype_images, random_glyph
 from _diagnostics_data import (
-    _random_glyph,
     _tiny_classifier,
-    _tiny_images,
 )
 from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline
@@ -187,7 +186,7 @@ def test_sanity_check_errors():
 
 @pytest.mark.slow
 def test_real_sanity_check_passes_for_a_sound_classifier():
-    X, y = _tiny_images(120, 5, 1.0)
+    X, y = prototype_images(120, 5, 1.0)
     clf = _tiny_classifier(learning_rate=1e-2, batch_size=8, dropout=0.3, early_stopping=True)
     report = sanity_check(clf, X, y, epochs=15)
     assert report.passed, str(report)
@@ -202,7 +201,7 @@ def test_real_sanity_check_of_a_pipeline_that_cannot_learn():
     from skcharclf import ImageResizer, RareClassAugmenter
 
     rng = np.random.default_rng(0)
-    images = [_random_glyph(rng) for _ in range(60)]
+    images = [random_glyph(rng) for _ in range(60)]
     y = np.array([0] * 30 + [1] * 20 + [2] * 10)
     pipeline = Pipeline(
         [
