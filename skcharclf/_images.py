@@ -472,6 +472,15 @@ def is_flat_batch(X: object) -> bool:
     return isinstance(X, np.ndarray) and X.dtype != object and X.ndim == 2
 
 
+def _is_size_pair(value: object) -> bool:
+    """Whether ``value`` is a ``(height, width)`` tuple or list of two positive integers."""
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, numbers.Integral) and v > 0 for v in value)
+    )
+
+
 def resolve_image_shape(image_shape: object, n_features: int) -> tuple[int, int]:
     """Resolve an ``image_shape`` parameter against the number of features of a flat batch.
 
@@ -499,11 +508,7 @@ def resolve_image_shape(image_shape: object, n_features: int) -> tuple[int, int]
             )
         side = math.isqrt(n_features)
         return (side, side) if side * side == n_features else (1, int(n_features))
-    if (
-        not isinstance(image_shape, (tuple, list))
-        or len(image_shape) != 2
-        or not all(isinstance(v, numbers.Integral) and v > 0 for v in image_shape)
-    ):
+    if not _is_size_pair(image_shape):
         raise ValueError(
             f"image_shape must be 'auto' or a (height, width) tuple of positive integers, "
             f"got {image_shape!r}."
@@ -608,11 +613,7 @@ class FlatImages(np.ndarray):
         cls, array: object, image_shape: tuple[int, int], source: str | None = None
     ) -> FlatImages:
         flat = np.asarray(array)
-        if (
-            not isinstance(image_shape, (tuple, list))
-            or len(image_shape) != 2
-            or not all(isinstance(v, numbers.Integral) and v > 0 for v in image_shape)
-        ):
+        if not _is_size_pair(image_shape):
             raise ValueError(
                 f"image_shape must be a (height, width) tuple of positive integers, got "
                 f"{image_shape!r}."

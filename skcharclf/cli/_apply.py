@@ -10,21 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skcharclf.cli._common import (
-    MAX_PIXELS,
-    CommandError,
-    add_max_pixels_option,
-    add_on_error_option,
-    check_known_labels,
-    check_writable,
-    common_options,
-    data_options,
-    describe_data,
-    load_labelled,
-    load_model,
-    short_list,
-    table,
-)
+from skcharclf.cli import _common as common
+from skcharclf.cli._common import CommandError
 
 # --------------------------------------------------------------------------------------------
 # evaluate
@@ -32,22 +19,18 @@ from skcharclf.cli._common import (
 
 
 def add_evaluate_parser(subparsers: argparse._SubParsersAction) -> None:
-    evaluate = subparsers.add_parser(
-        "evaluate",
-        parents=[common_options(), data_options()],
-        help="score a saved model on labelled data",
-        description=(
-            "Print the accuracy, balanced accuracy, macro-F1 and the per-class precision, "
-            "recall and F1 of MODEL on DATA, and optionally write the HTML report."
-        ),
-    )
+    evaluate = common.add_command(subparsers, "evaluate", _run_evaluate, reads_data=True)
     evaluate.add_argument("model", metavar="MODEL", help="a model file written by 'train'")
     evaluate.add_argument("data", metavar="DATA", help="the labelled test images")
     evaluate.add_argument("--report", metavar="HTML", help="also write the HTML report here")
-    evaluate.set_defaults(func=_run_evaluate)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
+    """Score a saved model on labelled data.
+
+    Print the accuracy, balanced accuracy, macro-F1 and the per-class precision, recall and F1
+    of MODEL on DATA, and optionally write the HTML report.
+    """
     from sklearn.metrics import (
         accuracy_score,
         balanced_accuracy_score,
@@ -55,16 +38,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         precision_recall_fscore_support,
     )
 
-    report = None if args.report is None else check_writable(args.report, "--report")
-    model = load_model(args.model)
-    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
-    check_known_labels(model, y, args.data)
+    report = None if args.report is None else common.check_writable(args.report, "--report")
+    model = common.load_model(args.model)
+    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    common.check_known_labels(model, y, args.data)
     y_pred = model.predict(X)
     classes = np.asarray(model.classes_)
     precision, recall, f1, support = precision_recall_fscore_support(
         y, y_pred, labels=classes, zero_division=0
     )
-    print(f"Evaluated on {describe_data(args.data, y)}")
+    print(f"Evaluated on {common.describe_data(args.data, y)}")
     print()
     scores = {
         "accuracy": accuracy_score(y, y_pred),
@@ -79,7 +62,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         [str(c), f"{p:.3f}", f"{r:.3f}", f"{f:.3f}", str(int(n))]
         for c, p, r, f, n in zip(classes.tolist(), precision, recall, f1, support, strict=True)
     ]
-    print(table(["class", "precision", "recall", "F1", "support"], rows))
+    print(common.table(["class", "precision", "recall", "F1", "support"], rows))
     if report is not None:
         from skcharclf.report import make_report
 
@@ -95,31 +78,27 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
-    predict = subparsers.add_parser(
-        "predict",
-        parents=[common_options()],
-        help="predict the class of image files",
-        description=(
-            "Predict every image file in a folder (searched recursively) or a single image "
-            "file. Writes CSV with the columns path, prediction (and proba_<class> with "
-            "--proba) to --output, or to stdout."
-        ),
-    )
+    predict = common.add_command(subparsers, "predict", _run_predict)
     predict.add_argument("model", metavar="MODEL", help="a model file written by 'train'")
     predict.add_argument("images", metavar="IMAGES_OR_FOLDER", help="an image file or a folder")
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
     predict.add_argument("--output", metavar="CSV", help="file to write (default: stdout)")
-    add_on_error_option(predict)
-    add_max_pixels_option(predict)
-    predict.set_defaults(func=_run_predict)
+    common.add_on_error_option(predict)
+    common.add_max_pixels_option(predict)
 
 
 def _run_predict(args: argparse.Namespace) -> int:
+    """Predict the class of image files.
+
+    Predict every image file in a folder (searched recursively) or a single image file. Writes
+    CSV with the columns path, prediction (and proba_<class> with --proba) to --output, or to
+    stdout.
+    """
     from skcharclf._atomic import atomic_output
 
-    output = None if args.output is None else check_writable(args.output, "--output")
+    output = None if args.output is None else common.check_writable(args.output, "--output")
     files, images = read_images(Path(args.images), args.on_error, args.max_pixels)
-    model = load_model(args.model)
+    model = common.load_model(args.model)
     classes = np.asarray(model.classes_).tolist()
     header = ["path", "prediction"]
     columns = [[str(file) for file in files], model.predict(images).tolist()]
@@ -142,7 +121,7 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 def read_images(
-    path: Path, on_error: str, max_pixels: int = MAX_PIXELS
+    path: Path, on_error: str, max_pixels: int = common.MAX_PIXELS
 ) -> tuple[list[Path], list[np.ndarray]]:
     """The image files under ``path`` (recursively, sorted) and their gray images."""
     from skcharclf import datasets
@@ -179,7 +158,7 @@ def read_images(
             images.append(image)
     if skipped and on_error == "warn":
         warnings.warn(
-            f"{len(skipped)} unreadable file(s) left out: {short_list(skipped)}",
+            f"{len(skipped)} unreadable file(s) left out: {common.short_list(skipped)}",
             UserWarning,
             stacklevel=2,
         )
@@ -194,17 +173,7 @@ def read_images(
 
 
 def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
-    report = subparsers.add_parser(
-        "report",
-        parents=[common_options(), data_options()],
-        help="write the HTML report of a saved model on labelled data",
-        description=(
-            "Write skcharclf.make_report: summary scores, class balance, sample images, "
-            "learning curves with their diagnosis, confusion matrix, per-class scores, the "
-            "most confident mistakes and the dataset analysis, as one self-contained HTML "
-            "file."
-        ),
-    )
+    report = common.add_command(subparsers, "report", _run_report, reads_data=True)
     report.add_argument("model", metavar="MODEL", help="a model file written by 'train'")
     report.add_argument("data", metavar="DATA", help="the labelled test images")
     report.add_argument("--out", required=True, metavar="HTML", help="the HTML file to write")
@@ -214,16 +183,23 @@ def add_report_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the training images: shown in the balance and sample sections, analysed, and "
         "checked for images shared with DATA",
     )
-    report.set_defaults(func=_run_report)
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of a saved model on labelled data.
+
+    Write skcharclf.make_report: summary scores, class balance, sample images, learning curves
+    with their diagnosis, confusion matrix, per-class scores, the most confident mistakes and
+    the dataset analysis, as one self-contained HTML file.
+    """
     from skcharclf.report import make_report
 
-    out = check_writable(args.out, "--out")
-    model = load_model(args.model)
-    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
-    X_train, y_train = (None, None) if args.train is None else load_labelled(args.train, args)
+    out = common.check_writable(args.out, "--out")
+    model = common.load_model(args.model)
+    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    X_train, y_train = (None, None)
+    if args.train is not None:
+        X_train, y_train = common.load_labelled(args.train, args)
     make_report(model, X, y, out, X_train, y_train)
     print(f"Wrote the report to {args.out!r}")
     return 0

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,34 @@ def common_options() -> argparse.ArgumentParser:
         help="show the full traceback of an error",
     )
     return common
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    reads_data: bool = False,
+) -> argparse.ArgumentParser:
+    """Register the sub-command ``name``: :func:`~skcharclf.cli.main` calls ``run(args)``.
+
+    ``run``'s docstring is the sub-command's help: its summary line (lower-case, without the
+    full stop) in the list of commands, the rest in ``skcharclf <name> --help``. The parser
+    takes the options of every sub-command and, with ``reads_data``, those of reading a
+    DATA argument (``--labels``, ``--on-error``, ...); it is returned for the sub-command's
+    own arguments.
+    """
+    # no docstring under ``python -OO``: the command still works, without its help texts
+    summary, _, details = (inspect.getdoc(run) or "").partition("\n\n")
+    parents = [common_options(), data_options()] if reads_data else [common_options()]
+    parser = subparsers.add_parser(
+        name,
+        parents=parents,
+        help=summary[:1].lower() + summary[1:].rstrip(".") or None,
+        description=" ".join(details.split()) or None,
+    )
+    parser.set_defaults(func=run)
+    return parser
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -9,14 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from skcharclf.cli._common import (
-    add_progress_options,
-    common_options,
-    fraction,
-    positive_int,
-    progress_verbosity,
-    table,
-)
+from skcharclf.cli import _common as common
 
 # --------------------------------------------------------------------------------------------
 # demo
@@ -39,7 +32,7 @@ def _demo_cnn(args: argparse.Namespace) -> Any:
     return make_char_pipeline(
         random_state=args.random_state,
         n_jobs=args.n_jobs,
-        verbose=progress_verbosity(args),
+        verbose=common.progress_verbosity(args),
         **quick,
     )
 
@@ -55,15 +48,7 @@ _DEMO_MODELS: dict[str, tuple[str, Callable[[argparse.Namespace], Any]]] = {
 
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser(
-        "demo",
-        parents=[common_options()],
-        help="train and evaluate on the built-in noisy, imbalanced digit characters",
-        description=(
-            "Load the built-in digit characters (rare classes 2, 5 and 8), hold out a "
-            "stratified test split, train the chosen models and print their scores."
-        ),
-    )
+    demo = common.add_command(subparsers, "demo", _run_demo)
     demo.add_argument(
         "--models",
         nargs="+",
@@ -73,13 +58,13 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument(
         "--test-size",
-        type=fraction,
+        type=common.fraction,
         default=0.25,
         help="fraction of the data held out for testing (default: %(default)s)",
     )
     demo.add_argument(
         "--n-estimators",
-        type=positive_int,
+        type=common.positive_int,
         default=300,
         help="trees in the baseline random forest (default: %(default)s)",
     )
@@ -96,13 +81,17 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="HTML",
         help="write the HTML report of the last model here, '' for none (default: %(default)s)",
     )
-    add_progress_options(demo)
+    common.add_progress_options(demo)
     # A smaller, faster run for tests and smoke checks.
     demo.add_argument("--quick", action="store_true", help=argparse.SUPPRESS)
-    demo.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
+    """Train and evaluate on the built-in noisy, imbalanced digit characters.
+
+    Load the built-in digit characters (rare classes 2, 5 and 8), hold out a stratified test
+    split, train the chosen models and print their scores.
+    """
     from sklearn.model_selection import train_test_split
 
     from skcharclf.datasets import load_digit_chars
@@ -197,7 +186,7 @@ def _format_scores(results: dict[str, dict[str, Any]]) -> str:
         ]
         for name, r in results.items()
     ]
-    return table(header, rows)
+    return common.table(header, rows)
 
 
 def _format_recalls(
@@ -219,7 +208,7 @@ def _format_recalls(
         ]
         for c, n in zip(classes.tolist(), n_test.tolist(), strict=True)
     ]
-    return "Per-class recall on the test split\n" + table(header, rows)
+    return "Per-class recall on the test split\n" + common.table(header, rows)
 
 
 def _print_data_summary(data: Any, n_train: int, n_test: int, test_size: float) -> None:

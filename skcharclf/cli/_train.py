@@ -13,17 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from skcharclf.cli._common import (
-    CommandError,
-    add_progress_options,
-    check_writable,
-    common_options,
-    data_options,
-    describe_data,
-    load_labelled,
-    positive_int,
-    progress_verbosity,
-)
+from skcharclf.cli import _common as common
+from skcharclf.cli._common import CommandError
 
 # --------------------------------------------------------------------------------------------
 # analyze
@@ -31,17 +22,7 @@ from skcharclf.cli._common import (
 
 
 def add_analyze_parser(subparsers: argparse._SubParsersAction) -> None:
-    analyze = subparsers.add_parser(
-        "analyze",
-        parents=[common_options(), data_options()],
-        help="analyse a labelled data set: balance, sizes, noise, duplicates, advice",
-        description=(
-            "Print the dataset analysis of skcharclf.analyze_dataset: class counts and "
-            "imbalance, image sizes, polarity, noise per class, duplicates, and what to do "
-            "about them. DATA is a folder of class sub-folders (or of '<label>_<id>.png' "
-            "files with --labels filename), an .npz archive or an IDX image file."
-        ),
-    )
+    analyze = common.add_command(subparsers, "analyze", _run_analyze, reads_data=True)
     analyze.add_argument("data", metavar="DATA", help="the labelled images")
     analyze.add_argument(
         "--test",
@@ -49,14 +30,20 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a test set to check for images shared with DATA (leakage)",
     )
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
-    analyze.set_defaults(func=_run_analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
+    """Analyse a labelled data set: balance, sizes, noise, duplicates, advice.
+
+    Print the dataset analysis of skcharclf.analyze_dataset: class counts and imbalance, image
+    sizes, polarity, noise per class, duplicates, and what to do about them. DATA is a folder
+    of class sub-folders (or of '<label>_<id>.png' files with --labels filename), an .npz
+    archive or an IDX image file.
+    """
     from skcharclf.diagnostics import analyze_dataset
 
-    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
-    X_test = None if args.test is None else load_labelled(args.test, args)[0]
+    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    X_test = None if args.test is None else common.load_labelled(args.test, args)[0]
     report = analyze_dataset(X, y, X_test=X_test)
     print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
     return 0
@@ -68,18 +55,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
-    train = subparsers.add_parser(
-        "train",
-        parents=[common_options(), data_options()],
-        help="train the recommended CNN pipeline (or a configured one) and save it",
-        description=(
-            "Train skcharclf.make_char_pipeline() on DATA, print the diagnosis of its learning "
-            "curves, and save it as a pickle-free model file. --config sets pipeline "
-            "parameters: a flat JSON or YAML mapping of make_char_pipeline arguments and/or "
-            'pipeline parameters, e.g. {"clf__learning_rate": 0.001, "denoise__method": '
-            '"median"}.'
-        ),
-    )
+    train = common.add_command(subparsers, "train", _run_train, reads_data=True)
     train.add_argument("data", metavar="DATA", help="the labelled training images")
     train.add_argument(
         "--out", required=True, metavar="MODEL", help="model file to write (e.g. chars.skc)"
@@ -88,7 +64,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         "--config", metavar="FILE", help="pipeline parameters (.json, or .yaml / .yml)"
     )
     train.add_argument(
-        "--epochs", type=positive_int, metavar="N", help="training epochs (overrides the config)"
+        "--epochs",
+        type=common.positive_int,
+        metavar="N",
+        help="training epochs (overrides the config)",
     )
     train.add_argument(
         "--random-state",
@@ -96,19 +75,25 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="seed of the augmentation and the network (overrides the config)",
     )
-    add_progress_options(train)
-    train.set_defaults(func=_run_train)
+    common.add_progress_options(train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    """Train the recommended CNN pipeline (or a configured one) and save it.
+
+    Train skcharclf.make_char_pipeline() on DATA, print the diagnosis of its learning curves,
+    and save it as a pickle-free model file. --config sets pipeline parameters: a flat JSON or
+    YAML mapping of make_char_pipeline arguments and/or pipeline parameters, e.g.
+    {"clf__learning_rate": 0.001, "denoise__method": "median"}.
+    """
     from skcharclf.diagnostics import format_findings
     from skcharclf.persistence import save_pipeline
 
     config = _read_config(args.config) if args.config else {}
     pipeline = build_pipeline(config, args)
-    out = check_writable(args.out, "--out")
-    X, y = load_labelled(args.data, args, idx_labels=args.idx_labels)
-    print(f"Loaded {describe_data(args.data, y)}", flush=True)
+    out = common.check_writable(args.out, "--out")
+    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    print(f"Loaded {common.describe_data(args.data, y)}", flush=True)
     steps = " -> ".join(
         f"{name}={step if isinstance(step, str) else type(step).__name__}"
         for name, step in pipeline.steps
@@ -222,7 +207,7 @@ def build_pipeline(config: dict[str, Any], args: argparse.Namespace) -> Any:
             }
         )
     if args.quiet or args.verbose or not {"verbose", "clf__verbose"} & set(config):
-        overrides["clf__verbose"] = progress_verbosity(args)
+        overrides["clf__verbose"] = common.progress_verbosity(args)
     pipeline.set_params(**overrides)
     return pipeline
 

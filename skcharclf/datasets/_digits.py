@@ -11,15 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, validate_params
 
-from skcharclf.datasets._scan_noise import (
-    HEIGHT,
-    MIN_WIDTH,
-    add_scan_noise,
-    base_seed,
-    check_noise_kinds,
-    image_rng,
-    to_uint8,
-)
+from skcharclf.datasets import _scan_noise as scan
 
 _MAX_WIDTH = 28
 # sklearn's digits are 8x8 with values 0..16; they are upsampled on a padded 12x12 grid.
@@ -36,11 +28,7 @@ _STREAM_SPLIT, _STREAM_SELECT, _STREAM_RENDER, _STREAM_NOISE = range(4)
         "n_samples_per_class": [Interval(Integral, 1, None, closed="left"), None],
         "rare_classes": ["array-like"],
         "rare_ratio": [Interval(Real, 0, 1, closed="right")],
-        "noise": ["boolean", tuple, list],
-        "noise_level": [Interval(Real, 0, None, closed="left")],
-        "test_size_per_class": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "return_X_y": ["boolean"],
+        **scan.SHARED_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -136,10 +124,10 @@ def load_digit_chars(
     >>> X[0].dtype, X[0].shape[0], np.bincount(y)[[1, 2]].tolist()
     (dtype('uint8'), 32, [182, 18])
     """
-    kinds = check_noise_kinds(noise)
+    kinds = scan.check_noise_kinds(noise)
     rare = _check_rare_classes(rare_classes)
     digits = load_digits()
-    seed = base_seed(random_state)
+    seed = scan.base_seed(random_state)
 
     pools = {c: np.flatnonzero(digits.target == c) for c in range(10)}
     test_sources: list[int] = []
@@ -150,7 +138,7 @@ def load_digit_chars(
                 f"test_size_per_class={test_size_per_class} leaves no training digit in the "
                 f"smallest class ({smallest} digits); use at most {smallest - 1}."
             )
-        split_rng = image_rng(seed, _STREAM_SPLIT)
+        split_rng = scan.image_rng(seed, _STREAM_SPLIT)
         for c in range(10):
             held_out = split_rng.choice(pools[c], size=test_size_per_class, replace=False)
             test_sources.extend(held_out.tolist())
@@ -161,7 +149,8 @@ def load_digit_chars(
         n_class = len(pools[c]) if n_samples_per_class is None else n_samples_per_class
         if c in rare:
             n_class = max(1, round(rare_ratio * n_class))
-        items.extend(_select_class(pools[c], n_class, image_rng(seed, _STREAM_SELECT, source=c)))
+        select_rng = scan.image_rng(seed, _STREAM_SELECT, source=c)
+        items.extend(_select_class(pools[c], n_class, select_rng))
     items.sort(key=lambda item: (item[1], item[0]))
 
     train = _render_items(digits.images, digits.target, items, kinds, noise_level, seed)
@@ -220,12 +209,13 @@ def _render_items(
     add_noise = bool(kinds) and noise_level > 0
     clean, noisy = [], []
     for source, variant in items:
-        render_rng = image_rng(seed, _STREAM_RENDER, source, variant)
+        render_rng = scan.image_rng(seed, _STREAM_RENDER, source, variant)
         image, ink_level = _render_digit(grids[source], render_rng, jitter=variant > 0)
-        clean.append(to_uint8(image))
+        clean.append(scan.to_uint8(image))
         if add_noise:
-            noise_rng = image_rng(seed, _STREAM_NOISE, source, variant)
-            noisy.append(to_uint8(add_scan_noise(image, ink_level, noise_rng, kinds, noise_level)))
+            noise_rng = scan.image_rng(seed, _STREAM_NOISE, source, variant)
+            dirty = scan.add_noise(image, ink_level, noise_rng, kinds, noise_level)
+            noisy.append(scan.to_uint8(dirty))
         else:
             noisy.append(clean[-1].copy())
     sources = np.array([source for source, _ in items], dtype=np.int64)
@@ -253,9 +243,9 @@ def _render_digit(
     if rows.size:
         ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     margin = int(rng.integers(1, 3))
-    inner_h = HEIGHT - 2 * margin
+    inner_h = scan.HEIGHT - 2 * margin
     inner_w = round(inner_h * ink.shape[1] / ink.shape[0])
-    inner_w = int(np.clip(inner_w, MIN_WIDTH - 2 * margin, _MAX_WIDTH - 2 * margin))
+    inner_w = int(np.clip(inner_w, scan.MIN_WIDTH - 2 * margin, _MAX_WIDTH - 2 * margin))
     ink = cv2.resize(ink, (inner_w, inner_h), interpolation=cv2.INTER_AREA)
     ink = cv2.copyMakeBorder(ink, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
     background = rng.uniform(190.0, 240.0)

@@ -12,15 +12,7 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from skcharclf.datasets._scan_noise import (
-    HEIGHT,
-    MIN_WIDTH,
-    add_scan_noise,
-    base_seed,
-    check_noise_kinds,
-    image_rng,
-    to_uint8,
-)
+from skcharclf.datasets import _scan_noise as scan
 
 #: Each glyph is cropped to its ink and brought to height 32, so a lower-case letter is as
 #: tall as a capital. The first 49 are told apart by their shape, though some pairs stay
@@ -65,11 +57,7 @@ _STREAM_FONT, _STREAM_FONT_TEST = 4, 5
         "imbalance_ratio": [Interval(Real, 1, None, closed="left"), None],
         "n_samples": [Interval(Integral, 1, None, closed="left"), None],
         "light_on_dark": [Interval(Real, 0, 1, closed="both")],
-        "noise": ["boolean", tuple, list],
-        "noise_level": [Interval(Real, 0, None, closed="left")],
-        "test_size_per_class": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "return_X_y": ["boolean"],
+        **scan.SHARED_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -219,8 +207,8 @@ sample_index_test
             f"least {_MIN_FONT_CLASS_SIZE} images; use n_samples >= "
             f"{_MIN_FONT_CLASS_SIZE * n_classes} or fewer classes."
         )
-    kinds = check_noise_kinds(noise)
-    seed = base_seed(random_state)
+    kinds = scan.check_noise_kinds(noise)
+    seed = scan.base_seed(random_state)
     counts = _long_tail_counts(n_samples, n_classes, ratio)
     train = _render_font_items(counts, _STREAM_FONT, light_on_dark, kinds, noise_level, seed)
     bunch = Bunch(
@@ -269,16 +257,16 @@ def _render_font_items(
     clean, noisy, fonts, inverted, order_keys = [], [], [], [], []
     for c, count in enumerate(counts.tolist()):
         for k in range(count):
-            rng = image_rng(seed, stream, c, k)
+            rng = scan.image_rng(seed, stream, c, k)
             order_keys.append(rng.random())
             flip = bool(rng.random() < light_on_dark)
             image, ink_level, font = _render_glyph(FONT_GLYPHS[c], rng)
             # the noise is drawn as dark marks before a light-on-dark image is inverted
             dirty = image
             if add_noise:
-                dirty = add_scan_noise(image, ink_level, rng, kinds, noise_level)
-            clean.append(to_uint8(255.0 - image if flip else image))
-            noisy.append(to_uint8(255.0 - dirty if flip else dirty))
+                dirty = scan.add_noise(image, ink_level, rng, kinds, noise_level)
+            clean.append(scan.to_uint8(255.0 - image if flip else image))
+            noisy.append(scan.to_uint8(255.0 - dirty if flip else dirty))
             fonts.append(font)
             inverted.append(flip)
     order = np.argsort(np.array(order_keys), kind="stable")
@@ -338,7 +326,7 @@ def _render_glyph(glyph: str, rng: np.random.Generator) -> tuple[np.ndarray, flo
     ink = _fit_to_height(ink, margin=1 + int(margin * 3), pad_side=pad_side)
     if low_res < 0.4:
         # scanned at a height of 12 to 24 pixels and enlarged to 32: blurred, blocky strokes
-        shrink = (12.0 + 12.0 * low_height) / HEIGHT
+        shrink = (12.0 + 12.0 * low_height) / scan.HEIGHT
         small = cv2.resize(ink, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
         ink = cv2.resize(small, ink.shape[::-1], interpolation=cv2.INTER_LINEAR)
     background = 150.0 + 90.0 * background
@@ -389,11 +377,11 @@ def _fit_to_height(ink: np.ndarray, *, margin: int, pad_side: float) -> np.ndarr
     The width is kept within 9 to 40: a narrow glyph (``l``, ``1``) is padded on both sides
     (``pad_side`` in [0, 1) sets how the padding is shared), a wide one squeezed.
     """
-    inner_h = HEIGHT - 2 * margin
+    inner_h = scan.HEIGHT - 2 * margin
     natural_w = max(1, round(inner_h * ink.shape[1] / ink.shape[0]))
     inner_w = min(natural_w, _MAX_FONT_WIDTH - 2 * margin)
     ink = cv2.resize(ink, (inner_w, inner_h), interpolation=cv2.INTER_AREA)
-    extra = max(0, MIN_WIDTH - 2 * margin - inner_w)
+    extra = max(0, scan.MIN_WIDTH - 2 * margin - inner_w)
     left = int(pad_side * (extra + 1))
     return cv2.copyMakeBorder(
         ink, margin, margin, margin + left, margin + extra - left, cv2.BORDER_CONSTANT, value=0

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral
+from numbers import Integral, Real
 
 import cv2
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from skcharclf._utils import draw_seed
 
 #: The kinds of noise :func:`load_digit_chars` can add, in the order they are applied.
 NOISE_KINDS = ("shading", "strokes", "blobs", "blur", "salt_pepper")
+
+#: Parameter constraints that :func:`load_digit_chars` and :func:`load_font_chars` share.
+SHARED_CONSTRAINTS = {
+    "noise": ["boolean", tuple, list],
+    "noise_level": [Interval(Real, 0, None, closed="left")],
+    "test_size_per_class": [Interval(Integral, 1, None, closed="left"), None],
+    "random_state": ["random_state"],
+    "return_X_y": ["boolean"],
+}
 
 # Every built-in image is this tall, and at least this wide.
 HEIGHT = 32
@@ -50,7 +60,7 @@ def image_rng(seed: int, stream: int, source: int = 0, variant: int = 0) -> np.r
     return np.random.Generator(np.random.Philox(key=key))
 
 
-def add_scan_noise(
+def add_noise(
     image: np.ndarray,
     ink_level: float,
     rng: np.random.Generator,
