@@ -20,8 +20,9 @@ from .._images import (
     as_uint8,
     check_flat_batch,
     check_image_batch,
-    estimate_background,
+    estimate_backgrounds,
     is_flat_batch,
+    is_light_background,
     unflatten,
 )
 from ._findings import Finding, format_findings, join_labels, plain_label, to_builtin
@@ -72,10 +73,11 @@ def _image_features(images: list[np.ndarray]) -> _ImageFeatures:
     for index in sizes.values():
         stack = np.stack([images[i] for i in index]).astype(np.float32)
         stack /= scales[index, None, None]
-        background[index] = [estimate_background(image) for image in stack]
+        background[index] = estimate_backgrounds(stack)
         # Bright ink on dark, as ImageResizer(polarity="auto") makes it, so that an inverted
         # copy of an image still matches and thumbnails compare ink with ink.
-        stack = np.where(background[index, None, None] > 0.5, 1.0 - stack, stack)
+        light = is_light_background(background[index])
+        stack = np.where(light[:, None, None], 1.0 - stack, stack)
         mean[index] = stack.mean(axis=(1, 2))
         median = _median3(stack)
         isolated[index], laplacian[index] = _noise_statistics(stack, median)
@@ -490,7 +492,7 @@ def analyze_dataset(
             {(int(h), int(w)) for h, w in zip(features.heights, features.widths, strict=True)}
         ),
         mean_intensity=float(features.mean_intensity.mean()),
-        dark_on_light_fraction=float(np.mean(features.background > 0.5)),
+        dark_on_light_fraction=float(np.mean(is_light_background(features.background))),
         isolated_pixel_fraction=float(features.isolated_fraction.mean()),
         isolated_pixel_fraction_by_class={
             lb: float(features.isolated_fraction[idx].mean())
