@@ -70,3 +70,19 @@ def limit_threads(n_threads: int | None) -> None:
         # TensorFlow is already running in this process: its pools are fixed now.
         pass
     _threads_set = True
+
+
+def pin_op_determinism_state() -> None:
+    """Make TensorFlow read its op-determinism setting now, before scikeras touches it.
+
+    scikeras's ``tensorflow_random_state`` (used for every fit) sets ``TF_DETERMINISTIC_OPS=1``,
+    enables op determinism, and on exit disables it again only if it was off before. But
+    TensorFlow reads that environment variable the first time anyone asks, so a first ask
+    *inside* the context finds it on and it stays on for the rest of the process: every
+    unseeded random op of the user's own TensorFlow code would then raise. Asking once here
+    settles the state the process started with.
+    """
+    if import_keras().backend.backend() == "tensorflow":
+        from tensorflow.python.framework import config
+
+        config.is_op_determinism_enabled()

@@ -6,7 +6,12 @@ hyperparameter. The estimator is built on :class:`scikeras.wrappers.BaseWrapper`
 encodes the labels (:class:`~scikeras.utils.transformers.ClassifierLabelEncoder`), builds the
 Keras model (through :meth:`KerasCharClassifier._keras_build_fn`), maps predictions back to the
 labels and pickles the Keras model; this module adds scikit-learn conformance (tags, parameter
-validation, feature-count checks, sparse rejection) and the training procedure.
+validation, feature-count checks, sparse rejection) and orchestrates the training procedure.
+
+The parts it orchestrates live beside it: the data feed in ``_feed.py``, the loss and
+optimizer tables and the network preparation in ``_training.py``, the callbacks and
+learning-rate schedules in :mod:`skcharclf.callbacks`, the model file in
+:mod:`skcharclf.persistence`.
 
 scikeras is no longer maintained (announced July 2025). It is pinned exactly, and this is the
 only module that imports it: moving to Keras's own ``keras.wrappers`` is a change to this file.
@@ -14,47 +19,58 @@ only module that imports it: moving to Keras's own ``keras.wrappers`` is a chang
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 import warnings
-import zipfile
-from collections import deque
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._archive import (
-    MAX_MODEL_BYTES,
-    ArchiveError,
-    Budget,
-    open_archive,
-    read_json_member,
-    short_text,
-    verify_members,
+from ._archive import MAX_MODEL_BYTES
+from ._atomic import restore_on_failure
+from ._feed import (
+    PREDICT_BATCH,
+    batches,
+    checked_validation_data,
+    first_bad_row,
+    normalization_constants,
+    subsample,
+    training_weights,
+    validation_batches,
+    validation_split,
 )
-from ._atomic import atomic_output, restore_on_failure
-from ._format import label_text, labels_text
+from ._format import label_text
 from ._images import image_geometry, resolve_geometry
-from ._tf import import_keras, limit_threads
-from ._utils import draw_seed
-from .losses import (
-    BalancedSoftmaxLoss,
-    CrossEntropy,
-    FocalLoss,
-    LogitAdjustedLoss,
-    MacroF1Score,
+from ._progress import report_progress
+from ._tf import import_keras, limit_threads, pin_op_determinism_state
+from ._training import (
+    LOSSES,
+    OPTIMIZERS,
+    diverged_error,
+    keras_callbacks,
+    load_backbone_weights,
+    set_backbone_trainable,
+    set_output_bias,
+    unjudged_message,
 )
-from .models import build_char_model, copy_network, set_head_bias, set_normalization
+from ._utils import draw_seed
+from .callbacks import (
+    SCHEDULES,
+    CheckpointAveraging,
+    DivergenceGuard,
+    HistoryRecorder,
+    OneCycleSchedule,
+    TrainingDivergedError,
+)
+from .losses import MacroF1Score
+from .models import build_char_model, copy_network, set_normalization
+from .persistence import load_classifier, save_classifier
 
 keras = import_keras()
 
@@ -67,27 +83,12 @@ from scikeras.wrappers import BaseWrapper  # noqa: E402
 __all__ = ["KerasCharClassifier", "OneCycleSchedule", "TrainingDivergedError", "load_model"]
 
 
-def _pin_op_determinism_state() -> None:
-    """Make TensorFlow read its op-determinism setting now, before scikeras touches it.
 
-    scikeras's ``tensorflow_random_state`` (used for every fit) sets ``TF_DETERMINISTIC_OPS=1``,
-    enables op determinism, and on exit disables it again only if it was off before. But
-    TensorFlow reads that environment variable the first time anyone asks, so a first ask
-    *inside* the context finds it on and it stays on for the rest of the process: every
-    unseeded random op of the user's own TensorFlow code would then raise. Asking once here
-    settles the state the process started with.
-    """
-    if keras.backend.backend() == "tensorflow":
-        from tensorflow.python.framework import config
-
-        config.is_op_determinism_enabled()
-
-
-_pin_op_determinism_state()
+# Before scikeras's first fit: see pin_op_determinism_state.
+pin_op_determinism_state()
 
 _REFERENCE_BATCH = 64  # scale_lr_with_batch: learning_rate is the rate for this batch size
 _INITIAL_LOSS_SAMPLES = 1024  # training samples the loss before training is measured on
-_PREDICT_BATCH = 1024  # inference batch: large batches run faster on a CPU
 # Compiling Keras's training step into a graph takes a few seconds, as long as ~10 eager steps
 # of a small network: fits this short run eagerly (tests, the first rungs of a search).
 _EAGER_STEPS = 8
@@ -98,245 +99,6 @@ _AUTO_EPOCHS_VALUES = 4096
 # A training loss this many times that of the untrained network (or ln C) has exploded: the
 # logits have grown without bound and the model is garbage even before the loss reaches NaN.
 _EXPLOSION_FACTOR = 100.0
-_FINITE_CHUNK = 8192  # rows per block when looking for the first NaN sample
-_METADATA_ENTRY = "skcharclf.json"  # metadata file added to a saved .keras archive
-_FORMAT = "skcharclf.KerasCharClassifier/1"
-
-
-class TrainingDivergedError(RuntimeError):
-    """Raised when training diverges: the loss became NaN or infinite, or exploded.
-
-    Attributes
-    ----------
-    epoch : int
-        Epoch (counted from 1) in which the loss stopped being finite.
-    batch : int or None
-        Batch (counted from 1) of that epoch, or None when a validation loss diverged.
-    history : dict
-        The learning curves up to and including the diverged epoch.
-    findings : list of Finding
-        The diagnosis of those curves (:func:`skcharclf.diagnostics.diagnose_history`).
-    finding : Finding or None
-        The ``"divergence"`` finding among them.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        epoch: int,
-        batch: int | None,
-        history: dict,
-        findings: list,
-    ) -> None:
-        super().__init__(message)
-        self.epoch = epoch
-        self.batch = batch
-        self.history = history
-        self.findings = findings
-        self.finding = next((f for f in findings if f.code == "divergence"), None)
-
-
-@keras.saving.register_keras_serializable(package="skcharclf")
-class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """One-cycle learning rate: cosine warm-up to the peak, then cosine annealing.
-
-    Starts at ``max_learning_rate / div_factor``, rises over the first ``warmup_fraction`` of
-    the steps, then falls to ``max_learning_rate / (div_factor * final_div_factor)``.
-    """
-
-    def __init__(
-        self,
-        max_learning_rate: float,
-        total_steps: int,
-        warmup_fraction: float = 0.3,
-        div_factor: float = 25.0,
-        final_div_factor: float = 1e4,
-    ) -> None:
-        self.max_learning_rate = float(max_learning_rate)
-        self.total_steps = int(total_steps)
-        self.warmup_fraction = float(warmup_fraction)
-        self.div_factor = float(div_factor)
-        self.final_div_factor = float(final_div_factor)
-
-    def __call__(self, step: Any) -> Any:
-        ops = keras.ops
-        step = ops.cast(step, "float32")
-        peak = self.max_learning_rate
-        start = peak / self.div_factor
-        end = start / self.final_div_factor
-        warmup = max(1.0, round(self.warmup_fraction * self.total_steps))
-        rising = ops.minimum(step / warmup, 1.0)
-        up = start + (peak - start) * (1.0 - ops.cos(math.pi * rising)) / 2.0
-        falling = ops.clip((step - warmup) / max(self.total_steps - warmup, 1.0), 0.0, 1.0)
-        down = end + (peak - end) * (1.0 + ops.cos(math.pi * falling)) / 2.0
-        return ops.where(step < warmup, up, down)
-
-    def get_config(self) -> dict:
-        return {
-            "max_learning_rate": self.max_learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_fraction": self.warmup_fraction,
-            "div_factor": self.div_factor,
-            "final_div_factor": self.final_div_factor,
-        }
-
-
-class _TrainingMonitor(keras.callbacks.Callback):
-    """Records the per-epoch history, stops when the loss explodes, keeps checkpoints."""
-
-    def __init__(
-        self, *, keep: int | None, select: str, monitor: str | None, loss_limit: float
-    ) -> None:
-        super().__init__()
-        self.loss_limit = loss_limit
-        self.history: dict[str, list[float]] = {}
-        self.diverged: tuple[int, int | None, str, float] | None = None
-        self._keep = keep
-        self._select = select
-        self._monitor = monitor
-        self._checkpoints: Any = deque(maxlen=keep) if keep and select == "last" else []
-        self._epoch = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        loss = float(logs["loss"])
-        if not math.isfinite(loss) or loss > self.loss_limit:
-            self.diverged = (self._epoch + 1, batch + 1, "loss", loss)
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        record = {key: float(value) for key, value in (logs or {}).items()}
-        record.setdefault(
-            "learning_rate",
-            float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-        )
-        for key, value in record.items():
-            self.history.setdefault(key, []).append(value)
-        if self.diverged is not None:
-            return
-        for key in ("loss", "val_loss"):
-            if key in record and not math.isfinite(record[key]):
-                self.diverged = (epoch + 1, None, key, record[key])
-                self.model.stop_training = True
-                return
-        if self._keep:
-            self._store(record)
-
-    def _store(self, record: dict) -> None:
-        weights = [w.copy() for w in self.model.get_weights()]
-        if self._select == "last":
-            self._checkpoints.append(weights)
-            return
-        sign = -1.0 if self._monitor == "val_f1_macro" else 1.0
-        self._checkpoints.append((sign * record[self._monitor], self._epoch, weights))
-        self._checkpoints.sort(key=lambda item: (item[0], item[1]))
-        del self._checkpoints[self._keep :]
-
-    def averaged_weights(self) -> list[np.ndarray] | None:
-        """The mean of the kept checkpoints (integer state, e.g. seeds, from the last one)."""
-        if not self._checkpoints:
-            return None
-        sets = (
-            list(self._checkpoints)
-            if self._select == "last"
-            else [weights for _, _, weights in self._checkpoints]
-        )
-        averaged = []
-        for arrays in zip(*sets, strict=True):
-            if np.issubdtype(arrays[0].dtype, np.floating):
-                averaged.append(np.mean(arrays, axis=0, dtype=np.float64).astype(arrays[0].dtype))
-            else:
-                averaged.append(arrays[-1])
-        return averaged
-
-
-def _first_bad_row(X: np.ndarray) -> int | None:
-    """Index of the first row holding NaN or inf, without a full-size temporary."""
-    # The float64 sum of a float32 array cannot overflow, so it is finite exactly when every
-    # value is: one cheap pass for the common case.
-    if np.isfinite(np.sum(X, dtype=np.float64)):
-        return None
-    for start in range(0, X.shape[0], _FINITE_CHUNK):
-        bad = np.flatnonzero(~np.isfinite(X[start : start + _FINITE_CHUNK]).all(axis=1))
-        if bad.size:
-            return start + int(bad[0])
-    return None
-
-
-def _stratified_holdout(
-    codes: np.ndarray, fraction: float, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray]:
-    """Split sample indices into (train, validation), stratified by class code.
-
-    Every class keeps at least one training sample (a class with one sample stays entirely in
-    training); the validation set holds ``round(fraction * n)`` samples, allocated to classes
-    in proportion to their size.
-    """
-    counts = np.bincount(codes)
-    quota = fraction * counts
-    n_val = np.minimum(np.floor(quota).astype(int), np.maximum(counts - 1, 0))
-    missing = round(fraction * codes.size) - int(n_val.sum())
-    for c in np.argsort(-(quota - np.floor(quota)), kind="stable"):
-        if missing <= 0:
-            break
-        if n_val[c] < counts[c] - 1:
-            n_val[c] += 1
-            missing -= 1
-    val = [rng.permutation(np.flatnonzero(codes == c))[:k] for c, k in enumerate(n_val) if k]
-    val_idx = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.intp)
-    train_mask = np.ones(codes.size, dtype=bool)
-    train_mask[val_idx] = False
-    return np.flatnonzero(train_mask), val_idx
-
-
-def _pixel_statistics(X: np.ndarray, rows: np.ndarray) -> tuple[float, float, float, float]:
-    """Min, max, mean and standard deviation of all pixels of ``X[rows]``, in blocks."""
-    low, high, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
-    for start in range(0, rows.size, _FINITE_CHUNK):
-        block = X[rows[start : start + _FINITE_CHUNK]].astype(np.float64)
-        low, high = min(low, block.min()), max(high, block.max())
-        total += block.sum()
-        squares += np.square(block).sum()
-        count += block.size
-    mean = total / count
-    std = math.sqrt(max(squares / count - mean * mean, 0.0))
-    return float(low), float(high), float(mean), std
-
-
-def _json_param(value: Any) -> tuple[bool, Any]:
-    """Encode a parameter value for the metadata file; (False, None) when it cannot be."""
-    if value is None or isinstance(value, (bool, str)):
-        return True, value
-    if isinstance(value, (Integral, Real)):
-        return True, value.item() if hasattr(value, "item") else value
-    if isinstance(value, os.PathLike):
-        return True, os.fspath(value)
-    if isinstance(value, (tuple, list)):
-        encoded = [_json_param(v) for v in value]
-        if all(ok for ok, _ in encoded):
-            return True, {"tuple" if isinstance(value, tuple) else "list": [v for _, v in encoded]}
-    if isinstance(value, dict):
-        items = [(_json_param(k), _json_param(v)) for k, v in value.items()]
-        if all(k[0] and v[0] for k, v in items):
-            return True, {"dict": [[k[1], v[1]] for k, v in items]}
-    return False, None
-
-
-def _from_json_param(value: Any) -> Any:
-    if isinstance(value, list):
-        raise TypeError(f"untagged list {_short(value)} in the saved parameters")
-    if not isinstance(value, dict):
-        return value
-    if value.keys() == {"tuple"} and isinstance(value["tuple"], list):
-        return tuple(_from_json_param(v) for v in value["tuple"])
-    if value.keys() == {"list"} and isinstance(value["list"], list):
-        return [_from_json_param(v) for v in value["list"]]
-    if value.keys() == {"dict"} and isinstance(value["dict"], list):
-        return {_from_json_param(k): _from_json_param(v) for k, v in value["dict"]}
-    raise TypeError(f"unexpected object {_short(value)} in the saved parameters")
 
 
 class KerasCharClassifier(ClassifierMixin, BaseWrapper):
@@ -792,7 +554,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             X = validate_data(self, X, reset=reset, **common)
         else:
             X, y = validate_data(self, X, y, reset=reset, **common)
-        bad = _first_bad_row(X)
+        bad = first_bad_row(X)
         if bad is not None:
             raise ValueError(
                 f"sample {bad} of X contains NaN or infinite values; remove or repair it "
@@ -853,11 +615,11 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         ``warm_start=True`` a copy of the network is trained and replaces it at the end.
         """
         limit_threads(self.n_threads)
-        reuse = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         geometry = image_geometry(X)
-        X, y = self._validate_data(X, y, reset=not reuse)
+        X, y = self._validate_data(X, y, reset=not warm)
         check_classification_targets(y)
-        X, y, weights = self._training_weights(X, y, sample_weight)
+        X, y, weights = training_weights(X, y, sample_weight, self.class_weight)
         labels, codes = np.unique(y, return_inverse=True)
         if labels.size < 2:
             raise ValueError(
@@ -866,7 +628,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             )
         step = f"KerasCharClassifier(image_shape={self.image_shape!r})"
         image_shape = resolve_geometry(self.image_shape, X.shape[1], geometry, step)
-        if reuse and image_shape != self.image_shape_:
+        if warm and image_shape != self.image_shape_:
             raise ValueError(
                 f"warm_start: image_shape resolves to {image_shape}, but the network was "
                 f"built for {self.image_shape_}."
@@ -878,8 +640,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         train_idx, val_idx = self._split(codes, rng)
 
         with tensorflow_random_state(self._seed):
-            self._fit_network(X, y, weights, train_idx, val_idx, image_shape, reuse)
-        self._report()
+            self._fit_network(X, y, weights, train_idx, val_idx, image_shape, warm)
+        self._print_diagnosis()
         self._warn_if_unjudged()
         return self
 
@@ -894,27 +656,6 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 f"filters must be a non-empty tuple of positive integers, got {filters!r}."
             )
 
-    def _training_weights(
-        self, X: np.ndarray, y: np.ndarray, sample_weight: Any
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Combine sample and class weights, drop zero-weight samples, normalise to mean 1."""
-        if sample_weight is None and self.class_weight is None:
-            return X, y, None
-        weights = _check_sample_weight(
-            sample_weight, X, dtype=np.float64, ensure_non_negative=True
-        )
-        if self.class_weight is not None:
-            weights = weights * compute_sample_weight(self.class_weight, y)
-        keep = weights > 0
-        if not keep.any():
-            raise ValueError("every sample has weight 0: there is nothing to train on.")
-        if not keep.all():
-            X, y, weights = X[keep], y[keep], weights[keep]
-        weights = weights / weights.mean()
-        if np.allclose(weights, 1.0):
-            return X, y, None
-        return X, y, weights.astype(np.float32)
-
     def _needs_validation(self) -> bool:
         return self.early_stopping or (
             self.checkpoint_averaging is not None and self.checkpoint_selection == "best"
@@ -924,19 +665,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self, codes: np.ndarray, rng: np.random.RandomState
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Training rows and held-out validation rows (None when no split is needed)."""
-        everything = np.arange(codes.size)
         if self.validation_data is not None or not self._needs_validation():
-            return everything, None
+            return np.arange(codes.size), None
         why = "early_stopping=True" if self.early_stopping else 'checkpoint_selection="best"'
-        train_idx, val_idx = _stratified_holdout(codes, self.validation_fraction, rng)
-        if val_idx.size == 0:
-            raise ValueError(
-                f"{why} needs a validation set, but validation_fraction="
-                f"{self.validation_fraction} of {codes.size} training samples holds out no "
-                "sample (each class keeps at least one training sample). Pass more data, a "
-                "larger validation_fraction or validation_data=(X_val, y_val)."
-            )
-        return train_idx, val_idx
+        return validation_split(codes, self.validation_fraction, rng, needed_by=why)
 
     def _fit_network(
         self,
@@ -946,10 +678,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         train_idx: np.ndarray,
         val_idx: np.ndarray | None,
         image_shape: tuple[int, int],
-        reuse: bool,
+        warm: bool,
     ) -> None:
-
-        if reuse:
+        """Build (or copy, when ``warm``) the network, prepare it, train it on ``train_idx``."""
+        if warm:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
                 raise ValueError(
@@ -971,16 +703,21 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             minlength=self.n_classes_,
         )
         self.class_priors_ = priors / priors.sum()
-        loss = self._make_loss()
-        if not reuse:
-            self._set_normalization(X, train_idx)
+        loss = LOSSES[self.loss](self)
+        if not warm:
+            set_normalization(
+                self.model_, *normalization_constants(X, train_idx, self.normalization)
+            )
             if self.backbone_weights is not None:
-                self._load_backbone_weights()
-        self._set_backbone_trainable()
+                load_backbone_weights(self.model_, self.backbone_weights)
+        set_backbone_trainable(self.model_, self.freeze_backbone, self.batch_norm)
 
-        self.initial_loss_ = self._start(X, codes, weights, train_idx, loss, reuse)
-        train = self._dataset(X, codes, weights, train_idx, self.batch_size, self._seed)
-        validation, val_codes = self._validation_dataset(X, codes, val_idx)
+        # The prior output bias and the loss before training, from up to 1,024 training rows.
+        rows = subsample(train_idx, _INITIAL_LOSS_SAMPLES, self._seed)
+        priors = self.class_priors_ if not warm and self.bias_init == "prior" else None
+        self.initial_loss_ = set_output_bias(self.model_, X, codes, weights, rows, loss, priors)
+        train = batches(X, codes, weights, train_idx, self.batch_size, self._seed)
+        validation, val_codes = self._validation_batches(X, codes, val_idx)
         validated = np.zeros(self.n_classes_, dtype=bool)
         if val_codes is not None:
             validated[val_codes] = True
@@ -996,27 +733,35 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             ],
             run_eagerly=steps <= _EAGER_STEPS,
         )
-        monitor = _TrainingMonitor(
-            keep=self.checkpoint_averaging,
-            select=self.checkpoint_selection,
-            monitor=self.monitor,
-            loss_limit=_EXPLOSION_FACTOR * max(self.initial_loss_, math.log(self.n_classes_)),
-        )
-        callbacks = [monitor, *self._callbacks(validation is not None)]
+        limit = _EXPLOSION_FACTOR * max(self.initial_loss_, math.log(self.n_classes_))
+        recorder, guard = HistoryRecorder(), DivergenceGuard(limit)
+        own = [recorder, guard]
+        if self.checkpoint_averaging:
+            averaging = CheckpointAveraging(
+                self.checkpoint_averaging, self.checkpoint_selection, self.monitor
+            )
+            own.append(averaging)
         self.model_.fit(
             train,
             epochs=self.epochs_,
             validation_data=validation,
-            callbacks=callbacks,
+            callbacks=[*own, *self._callbacks(validation is not None)],
             verbose=self.verbose,
             shuffle=False,
         )
-        if monitor.diverged is not None:
-            self._raise_diverged(monitor)
-        self.history_ = monitor.history
-        averaged = monitor.averaged_weights()
-        if averaged is not None:
-            self.model_.set_weights(averaged)
+        if guard.diverged is not None:
+            raise diverged_error(
+                guard.diverged,
+                recorder.history,
+                initial_loss=self.initial_loss_,
+                learning_rate=self.learning_rate,
+                diagnose=self._diagnose,
+            )
+        self.history_ = recorder.history
+        if self.checkpoint_averaging:
+            averaged = averaging.averaged_weights()
+            if averaged is not None:
+                self.model_.set_weights(averaged)
         self.best_epoch_ = self._best_epoch(validation is not None)
 
     def _resolve_epochs(self, n_values: int) -> int:
@@ -1026,232 +771,36 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         share = n_values / _AUTO_EPOCHS_VALUES
         return max(1, min(_AUTO_EPOCHS, math.ceil(_AUTO_EPOCHS * share)))
 
-    def _set_backbone_trainable(self) -> None:
-        backbone = self.model_.get_layer("backbone")
-        if self.freeze_backbone:
-            backbone.trainable = False
-        elif not backbone.trainable:
-            # Unfreezing is recursive in Keras: batch normalization built frozen stays frozen.
-            backbone.trainable = True
-            if self.batch_norm == "frozen":
-                for layer in backbone._flatten_layers(include_self=False):
-                    if isinstance(layer, keras.layers.BatchNormalization):
-                        layer.trainable = False
-
-    def _set_normalization(self, X: np.ndarray, train_idx: np.ndarray) -> None:
-        """Learn the pixel normalisation from the training rows."""
-        low, high, mean, std = _pixel_statistics(X, train_idx)
-        if self.normalization == "scale":
-            span = high - low if high > low else 1.0
-            scale, offset = 1.0 / span, -low / span
-        elif self.normalization == "center":
-            scale, offset = 1.0, -mean
-        else:
-            scale = 1.0 / std if std > 0 else 1.0
-            offset = -mean * scale
-        set_normalization(self.model_, scale, offset)
-
-    def _load_backbone_weights(self) -> None:
-        path = os.fspath(self.backbone_weights)
-        if not os.path.isfile(path):
-            raise ValueError(f"backbone_weights={path!r}: no such file.")
-        backbone = self.model_.get_layer("backbone")
-        try:
-            if path.endswith(".weights.h5"):
-                backbone.load_weights(path)
-            else:
-                source = keras.saving.load_model(path, compile=False, safe_mode=True)
-                backbone.set_weights(source.get_layer("backbone").get_weights())
-        except ValueError as exc:
-            raise ValueError(
-                f"backbone_weights={path!r} do not fit this backbone: architecture, filters, "
-                "blocks_per_stage, batch_norm and image_shape must match the model they were "
-                f"saved from ({exc})"
-            ) from exc
-
-    def _class_values(self, value: Any, name: str) -> np.ndarray:
-        """A per-class parameter (array in ``classes_`` order, or dict by label) as an array."""
-        if isinstance(value, dict):
-            unknown = [label for label in value if label not in set(self.classes_.tolist())]
-            if unknown:
-                raise ValueError(f"{name} has labels {unknown} that are not in classes_.")
-            return np.array([float(value.get(label, 1.0)) for label in self.classes_.tolist()])
-        values = np.asarray(value, dtype=float).ravel()
-        if values.size != self.n_classes_:
-            raise ValueError(
-                f"{name} has {values.size} values but there are {self.n_classes_} classes."
-            )
-        return values
-
-    def _make_loss(self) -> Any:
-        smoothing = self.label_smoothing
-        if self.loss == "focal":
-            alpha = self.focal_alpha
-            if isinstance(alpha, str):
-                alpha = 1.0 / (self.n_classes_ * np.maximum(self.class_priors_, 1e-12))
-            elif alpha is not None and not isinstance(alpha, Real):
-                alpha = self._class_values(alpha, "focal_alpha")
-            return FocalLoss(self.focal_gamma, alpha=alpha, label_smoothing=smoothing)
-        priors = np.maximum(self.class_priors_, 1e-12)
-        if self.loss == "logit_adjusted":
-            return LogitAdjustedLoss(priors, tau=self.tau, label_smoothing=smoothing)
-        if self.loss == "balanced_softmax":
-            return BalancedSoftmaxLoss(priors, label_smoothing=smoothing)
-        return CrossEntropy(label_smoothing=smoothing)
-
     def _make_optimizer(self, total_steps: int) -> Any:
-        schedules = keras.optimizers.schedules
         rate = self.learning_rate
         if self.scale_lr_with_batch:
             rate = rate * self.batch_size / _REFERENCE_BATCH
-        total_steps = max(total_steps, 1)
-        if self.lr_schedule == "cosine":
-            rate = schedules.CosineDecay(rate, decay_steps=total_steps)
-        elif self.lr_schedule == "exponential":
-            rate = schedules.ExponentialDecay(rate, decay_steps=total_steps, decay_rate=0.01)
-        elif self.lr_schedule == "step":
-            boundaries = [max(1, total_steps // 2), max(2, (3 * total_steps) // 4)]
-            rate = schedules.PiecewiseConstantDecay(boundaries, [rate, rate / 10, rate / 100])
-        elif self.lr_schedule == "onecycle":
-            rate = OneCycleSchedule(rate, total_steps)
-        else:
-            rate = float(rate)
-        decay = self.weight_decay or None
-        if self.optimizer == "sgd":
-            return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
-        if self.optimizer == "adamw":
-            return keras.optimizers.AdamW(rate, weight_decay=self.weight_decay)
-        return keras.optimizers.Adam(rate, weight_decay=decay)
+        rate = SCHEDULES[self.lr_schedule](rate, max(total_steps, 1))
+        return OPTIMIZERS[self.optimizer](rate, self.weight_decay)
 
     def _callbacks(self, has_validation: bool) -> list:
-        monitor = self.monitor if has_validation else "loss"
-        mode = "max" if monitor == "val_f1_macro" else "min"
-        callbacks = []
-        if self.early_stopping:
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor=monitor, mode=mode, patience=self.patience, restore_best_weights=True
-                )
-            )
-        if self.lr_schedule == "plateau":
-            callbacks.append(
-                keras.callbacks.ReduceLROnPlateau(
-                    monitor=monitor,
-                    mode=mode,
-                    factor=0.5,
-                    patience=max(1, self.patience // 2),
-                    min_lr=self.learning_rate / 1000,
-                )
-            )
-        return callbacks
-
-    @staticmethod
-    def _dataset(
-        X: np.ndarray,
-        y: np.ndarray | None,
-        w: np.ndarray | None,
-        rows: np.ndarray,
-        batch_size: int,
-        seed: int | None,
-    ) -> Any:
-        """A ``tf.data`` pipeline of batches of ``rows``, each gathered from the NumPy arrays.
-
-        Only the row indices go through tf.data (shuffled there, with ``seed``); every batch is
-        taken from ``X`` when it is needed. Turning ``X`` into a tensor instead would copy the
-        whole data set (twice, at the peak).
-        """
-        import tensorflow as tf
-
-        arrays = [a for a in (X, y, w) if a is not None]
-        dtypes = [tf.as_dtype(a.dtype) for a in arrays]
-
-        def take(index: np.ndarray) -> list[np.ndarray]:
-            return [a[index] for a in arrays]
-
-        def gather(index: Any) -> Any:
-            parts = tf.numpy_function(take, [index], dtypes, stateful=False)
-            for part, array in zip(parts, arrays, strict=True):
-                part.set_shape((None, *array.shape[1:]))
-            return tuple(parts) if len(parts) > 1 else parts[0]
-
-        data = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64))
-        if seed is not None:
-            data = data.shuffle(rows.size, seed=seed, reshuffle_each_iteration=True)
-        data = data.batch(batch_size)
-        options = tf.data.Options()
-        # tf.data's autotuner stalls training on small CPUs (see perf-notes): fixed buffers.
-        options.autotune.enabled = False
-        return data.map(gather).with_options(options)
+        """Keras's callbacks this fit needs (after the package's own): early stopping, plateau."""
+        return keras_callbacks(self, self.monitor if has_validation else "loss")
 
     def _check_validation_data(
         self, classes: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray] | None:
         """``validation_data`` checked against the training labels ``classes`` (or None)."""
-        if self.validation_data is None:
-            return None
-        try:
-            X_val, y_val = self.validation_data
-        except (TypeError, ValueError) as exc:
-            raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
-        X_val, y_val = self._validate_data(X_val, y_val, reset=False)
-        unseen = np.setdiff1d(np.unique(y_val), classes)
-        if unseen.size:
-            raise ValueError(
-                f"validation_data holds label(s) {unseen.tolist()} that are not in the "
-                "training data."
-            )
-        return X_val, y_val
+        return checked_validation_data(
+            self.validation_data, classes, lambda X, y: self._validate_data(X, y, reset=False)
+        )
 
-    def _validation_dataset(
+    def _validation_batches(
         self, X: np.ndarray, codes: np.ndarray, val_idx: np.ndarray | None
     ) -> tuple[Any, np.ndarray | None]:
         """The validation batches and their class codes, or (None, None) without validation."""
         if val_idx is not None:
-            return self._dataset(X, codes, None, val_idx, _PREDICT_BATCH, None), codes[val_idx]
+            return validation_batches(X, codes, val_idx), codes[val_idx]
         checked = self._check_validation_data(self.classes_)
         if checked is None:
             return None, None
-        X_val, y_val = checked
-        codes = self.target_encoder_.transform(y_val).astype(np.int32).ravel()
-        data = self._dataset(X_val, codes, None, np.arange(codes.size), _PREDICT_BATCH, None)
-        return data, codes
-
-    def _start(
-        self,
-        X: np.ndarray,
-        codes: np.ndarray,
-        weights: np.ndarray | None,
-        rows: np.ndarray,
-        loss: Any,
-        reuse: bool,
-    ) -> float:
-        """Set the prior output bias and return the training loss before the first update.
-
-        Both come from one forward pass over up to 1,024 training samples. With
-        ``bias_init="prior"`` the bias is chosen so that the mean logits over these samples
-        are the log priors: the Glorot-initialised output layer otherwise adds a random offset
-        per class that hides the priors.
-        """
-        if rows.size > _INITIAL_LOSS_SAMPLES:
-            rows = np.sort(
-                np.random.RandomState(self._seed).choice(rows, _INITIAL_LOSS_SAMPLES, False)
-            )
-        logits = keras.ops.convert_to_numpy(self.model_(X[rows], training=False))
-        if not reuse and self.bias_init == "prior":
-            target = np.log(np.maximum(self.class_priors_, 1e-12))
-            if isinstance(loss, LogitAdjustedLoss):
-                # The loss adds its own offsets to the logits: start so that what the loss
-                # sees predicts the priors.
-                target = target - loss.logit_offsets()
-            shift = target - logits.mean(axis=0)
-            bias = keras.ops.convert_to_numpy(self.model_.get_layer("logits").bias)
-            set_head_bias(self.model_, bias + shift)
-            logits = logits + shift
-        value = loss(
-            codes[rows], logits, sample_weight=None if weights is None else weights[rows]
-        )
-        penalty = sum(float(p) for p in self.model_.losses)
-        return float(value) + penalty
+        codes = self.target_encoder_.transform(checked[1]).astype(np.int32).ravel()
+        return validation_batches(checked[0], codes), codes
 
     def _best_epoch(self, has_validation: bool) -> int:
         n_epochs = len(self.history_["loss"])
@@ -1274,89 +823,23 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             unvalidated_classes=getattr(self, "unvalidated_classes_", None),
         )
 
-    def _raise_diverged(self, monitor: _TrainingMonitor) -> None:
-        epoch, batch, key, value = monitor.diverged
-        history = dict(monitor.history)
-        if batch is not None and len(history.get("loss", [])) < epoch:
-            history = {k: v for k, v in history.items() if not k.startswith("val_")}
-            history["loss"] = [*history.get("loss", []), value]
-        findings = self._diagnose(history)
-        where = f"epoch {epoch}, batch {batch}" if batch is not None else f"epoch {epoch}"
-        what = "training" if key == "loss" else "validation"
-        if math.isfinite(value):
-            what = (
-                f"{what} loss exploded to {value:.3g} (it was {self.initial_loss_:.3g} before "
-                "training)"
-            )
-        else:
-            what = f"{what} loss became {value}"
-        rate = self.learning_rate
-        message = (
-            f"Training diverged: the {what} at {where} (learning_rate={rate:g}). Training "
-            "stopped and the "
-            f"estimator is left as it was before this fit. Try a lower learning rate, e.g. "
-            f"learning_rate={rate / 10:g}, or a warm-up schedule (lr_schedule='onecycle'); "
-            "check that the inputs hold no extreme values."
-        )
-        raise TrainingDivergedError(
-            message, epoch=epoch, batch=batch, history=history, findings=findings
-        )
-
-    def _report(self) -> None:
+    def _print_diagnosis(self) -> None:
+        """Diagnose the learning curves into ``diagnosis_``; report them when verbose."""
         self.diagnosis_ = self._diagnose(self.history_)
         if self.verbose:
             from .diagnostics import format_findings
 
-            print(f"Diagnosis of the learning curves\n{format_findings(self.diagnosis_)}")
+            report_progress(
+                f"Diagnosis of the learning curves\n{format_findings(self.diagnosis_)}"
+            )
 
     def _warn_if_unjudged(self) -> None:
         """Warn once when the diagnosis could not judge overfitting (on some classes)."""
         from .diagnostics import NoValidationWarning
 
-        finding = next(
-            (f for f in self.diagnosis_ if f.code in ("no_validation", "validation_incomplete")),
-            None,
-        )
-        # A run that asked for no validation and shows no sign of memorising is only noted in
-        # diagnosis_: a warning on every such fit (each rung of a search, say) would be noise.
-        if finding is None or (finding.code == "no_validation" and finding.severity == "info"):
-            return
-        n_epochs = len(self.history_["loss"])
-        missing = labels_text(self.unvalidated_classes_)
-        if finding.code == "validation_incomplete":
-            source = (
-                "validation_data"
-                if self.validation_data is not None
-                else f"the stratified validation split (validation_fraction="
-                f"{self.validation_fraction:g})"
-            )
-            what = (
-                f"and {source} holds no image of class(es) {missing}, so overfitting on them "
-                "cannot be judged"
-            )
-            if self.validation_data is None:
-                what += " (every class keeps at least one training image: these have too few)"
-        else:
-            what = (
-                "without a validation set (no validation_data was given, and none is held out "
-                'unless early_stopping=True or checkpoint_selection="best"), so overfitting '
-                "cannot be judged"
-            )
-            if finding.severity == "warning":
-                epoch = finding.evidence["sign_epoch"]
-                accuracy = self.history_["accuracy"][epoch - 1]
-                what += (
-                    f"; its training accuracy reached {100 * accuracy:.0f}% at epoch {epoch}, "
-                    "the procedure's classic overfitting sign"
-                )
-        warnings.warn(
-            f"KerasCharClassifier trained {n_epochs} epochs {what}. Give "
-            "validation_data=(X_val, y_val) or early_stopping=True (holds out a stratified "
-            "validation_fraction), use fewer cross-validation folds, or get more images of "
-            "the smallest classes; diagnosis_ says more.",
-            NoValidationWarning,
-            stacklevel=2,
-        )
+        message = unjudged_message(self)
+        if message is not None:
+            warnings.warn(message, NoValidationWarning, stacklevel=2)
 
     # -- predict -------------------------------------------------------------------------------
 
@@ -1372,10 +855,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 "predict with the preprocessing it was trained with."
             )
         X, _ = self._validate_data(X, reset=False)
-        if X.shape[0] <= _PREDICT_BATCH:
+        if X.shape[0] <= PREDICT_BATCH:
             # One batch: a direct call costs less than compiling Keras's predict function.
             return keras.ops.convert_to_numpy(self.model_(X, training=False))
-        data = self._dataset(X, None, None, np.arange(X.shape[0]), _PREDICT_BATCH, None)
+        data = batches(X, None, None, np.arange(X.shape[0]), PREDICT_BATCH, None)
         return self.model_.predict(data, verbose=0)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -1429,47 +912,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         See Also
         --------
         load_model : Load the file back.
+        skcharclf.persistence.save_pipeline : Save a whole pipeline.
         """
-        check_is_fitted(self)
-        path = Path(path)
-        if path.suffix != ".keras":
-            raise ValueError(f"path must end in '.keras', got {str(path)!r}.")
-        kind, classes = self.classes_.dtype.kind, self.classes_.tolist()
-        if kind not in "biufUSO" or not all(
-            isinstance(c, (bool, int, float, str)) for c in classes
-        ):
-            raise TypeError(
-                "save() stores labels as JSON and supports int, float, bool and str labels; "
-                "use joblib for other label types."
-            )
-        params, not_saved = {}, []
-        for name, value in self.get_params(deep=False).items():
-            ok, encoded = _json_param(value if name != "validation_data" else None)
-            if ok:
-                params[name] = encoded
-            else:
-                not_saved.append(name)
-        metadata = {
-            "format": _FORMAT,
-            "skcharclf_version": _skcharclf_version(),
-            "params": params,
-            "params_not_saved": not_saved,
-            "classes": classes,
-            "classes_dtype": self.classes_.dtype.str if kind != "O" else "object",
-            "n_features_in": int(self.n_features_in_),
-            "image_shape": list(self.image_shape_),
-            "history": self.history_,
-            "initial_loss": self.initial_loss_,
-            "best_epoch": self.best_epoch_,
-            "class_priors": self.class_priors_.tolist(),
-            "unvalidated_classes": np.flatnonzero(
-                np.isin(self.classes_, self.unvalidated_classes_)
-            ).tolist(),
-        }
-        with atomic_output(path) as partial:
-            self.model_.save(partial)
-            with zipfile.ZipFile(partial, "a") as archive:
-                archive.writestr(_METADATA_ENTRY, json.dumps(metadata))
+        save_classifier(self, path)
 
 
 def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> KerasCharClassifier:
@@ -1507,163 +952,6 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     >>> from skcharclf import load_model  # doctest: +SKIP
     >>> clf = load_model("chars.keras")  # doctest: +SKIP
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist.")
-
-    def fail(reason: str) -> ArchiveError:
-        reason = short_text(reason, 600)  # a tampered value can be megabytes long
-        return ArchiveError(
-            f"{path!r} is not a model file written by KerasCharClassifier.save() ({reason}).",
-            reason,
-        )
-
-    budget = Budget(max_bytes)
-    try:
-        with open_archive(Path(path), max_bytes) as archive:
-            metadata = read_json_member(archive, _METADATA_ENTRY, budget)
-            verify_members(archive, budget, skip=frozenset({_METADATA_ENTRY}))
-    except KeyError as exc:
-        raise fail(f"no {_METADATA_ENTRY}") from exc
-    except ArchiveError as exc:
-        raise fail(exc.reason) from exc
-    if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT:
-        found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise fail(f"unknown format {_short(found)}")
-    written = metadata.get("skcharclf_version", "(version not recorded)")
-    try:
-        clf = _restore_classifier(metadata, short_text(str(written)))
-    except (KeyError, TypeError, ValueError) as exc:
-        reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-        raise fail(f"damaged metadata: {reason}") from exc
-    try:
-        clf.model_ = keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types on a damaged configuration
-        raise fail(f"Keras cannot rebuild its network: {_keras_reason(exc)}") from exc
-    inputs, outputs = clf.model_.inputs[0].shape[-1], clf.model_.outputs[0].shape[-1]
-    if (inputs, outputs) != (clf.n_features_in_, clf.n_classes_):
-        raise fail(
-            f"its network maps {inputs} pixels to {outputs} classes, its metadata says "
-            f"{clf.n_features_in_} pixels and {clf.n_classes_} classes"
-        )
+    clf = load_classifier(path, max_bytes=max_bytes)
     clf.diagnosis_ = clf._diagnose(clf.history_)
     return clf
-
-
-def _restore_classifier(metadata: dict, written: str) -> KerasCharClassifier:
-    """An unfitted-network classifier with the parameters and fitted attributes of ``metadata``.
-
-    Raises
-    ------
-    KeyError, TypeError, ValueError
-        If a field is missing, of the wrong type or inconsistent with another.
-    """
-    params = metadata["params"]
-    if not isinstance(params, dict):
-        raise TypeError(f"params is a {type(params).__name__}, not an object")
-    known = KerasCharClassifier().get_params(deep=False)
-    for name in params:
-        if name not in known:
-            raise ValueError(
-                f"saved parameter {_short(name)} is unknown to this skcharclf "
-                f"({_skcharclf_version()}); the file was written by skcharclf {written}"
-            )
-    clf = KerasCharClassifier(**{name: _from_json_param(v) for name, v in params.items()})
-    try:
-        clf._validate_params()
-    except ValueError as exc:
-        raise ValueError(
-            f"{short_text(str(exc), 300)} (a saved parameter; the file was written by "
-            f"skcharclf {written})"
-        ) from exc
-    kind = metadata["classes_dtype"]
-    dtype = object if kind == "object" else np.dtype(kind)
-    if dtype is not object and (dtype.kind not in "biufU" or dtype.itemsize > 4096):
-        raise ValueError(f"classes of dtype {dtype} are not allowed")
-    classes = np.array(_list_of(metadata, "classes", (bool, int, float, str)), dtype=dtype)
-    if classes.ndim != 1 or classes.size == 0:
-        raise ValueError("classes must be a non-empty list")
-    encoder = clf.target_encoder.fit(classes)
-    vars(clf).update(encoder.get_metadata())
-    clf.target_encoder_ = encoder
-    shape = _list_of(metadata, "image_shape", int)
-    if len(shape) != 2 or min(shape) < 1 or math.prod(shape) != metadata["n_features_in"]:
-        raise ValueError(
-            f"image_shape {_short(shape)} does not match n_features_in "
-            f"{_short(metadata['n_features_in'])}"
-        )
-    clf.n_features_in_ = math.prod(shape)
-    clf.image_shape_ = tuple(shape)
-    clf.initial_loss_ = _number(metadata, "initial_loss")
-    clf.class_priors_ = np.asarray(_list_of(metadata, "class_priors", (int, float)), float)
-    if clf.class_priors_.shape != classes.shape:
-        raise ValueError("class_priors must hold one number per class")
-    clf.history_ = _history(metadata["history"])
-    best = metadata["best_epoch"]
-    if not isinstance(best, int) or not 0 <= best < len(clf.history_["loss"]):
-        raise ValueError(f"best_epoch {_short(best)} is not an epoch of the history")
-    clf.best_epoch_ = best
-    # Files written before unvalidated_classes was saved: all classes without validation
-    # curves, none with them.
-    if "unvalidated_classes" in metadata:
-        unvalidated = _list_of(metadata, "unvalidated_classes", int)
-        if not all(0 <= k < classes.size for k in unvalidated):
-            raise ValueError("unvalidated_classes must hold indices into classes")
-    else:
-        unvalidated = [] if "val_loss" in clf.history_ else list(range(classes.size))
-    clf.unvalidated_classes_ = classes[np.asarray(unvalidated, dtype=int)]
-    return clf
-
-
-def _list_of(metadata: dict, key: str, types: type | tuple) -> list:
-    value = metadata[key]
-    if not isinstance(value, list) or not all(
-        isinstance(v, types) and (types is not int or not isinstance(v, bool)) for v in value
-    ):
-        raise TypeError(f"{key} is not a list of {getattr(types, '__name__', 'values')}")
-    return value
-
-
-def _number(metadata: dict, key: str) -> float:
-    value = metadata[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{key} is a {type(value).__name__}, not a number")
-    return float(value)
-
-
-def _history(history: Any) -> dict[str, list[float]]:
-    """The saved learning curves: lists of numbers of one length, with a ``"loss"`` curve."""
-    if not isinstance(history, dict) or "loss" not in history:
-        raise TypeError("history is not an object with a 'loss' curve")
-    lengths = set()
-    for key, curve in history.items():
-        if not isinstance(curve, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in curve
-        ):
-            raise TypeError(f"history curve {_short(key)} is not a list of numbers")
-        lengths.add(len(curve))
-    if len(lengths) != 1 or 0 in lengths:
-        raise ValueError("history curves must be non-empty and of one length")
-    return {key: [float(v) for v in curve] for key, curve in history.items()}
-
-
-def _keras_reason(exc: BaseException) -> str:
-    """The innermost cause in a Keras deserialisation error, in one short sentence.
-
-    Keras nests each failing object's error in its parent's ("... Exception encountered:
-    ..."), quoting every configuration on the way.
-    """
-    innermost = str(exc).rsplit("Exception encountered:", 1)[-1]
-    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", innermost).splitlines() if line.strip()]
-    sentence = lines[0].split(". ", 1)[0].strip() if lines else type(exc).__name__
-    return short_text(sentence, 200)
-
-
-def _skcharclf_version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def _short(value: Any) -> str:
-    return short_text(repr(value))

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,6 +48,7 @@ from ._archive import (
     open_archive,
     read_json_member,
     short_text,
+    verify_members,
 )
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
@@ -547,3 +550,257 @@ def _sha256(file: Path) -> str:
         while chunk := handle.read(2**20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Classifier files (.keras with skcharclf.json inside)
+# --------------------------------------------------------------------------------------------
+
+# The classifier file keeps its own format tag and parameter tags ({"tuple": ...},
+# {"list": ...}, {"dict": ...}), which predate the pipeline format: files written by earlier
+# versions must keep loading, and files written now must stay readable by them.
+CLASSIFIER_FORMAT = "skcharclf.KerasCharClassifier/1"
+
+
+def save_classifier(clf: Any, path: str | os.PathLike) -> None:
+    """Write a fitted classifier as a Keras ``.keras`` file with ``skcharclf.json`` inside.
+
+    The implementation of :meth:`skcharclf.KerasCharClassifier.save` (see there).
+    """
+    check_is_fitted(clf)
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"path must end in '.keras', got {str(path)!r}.")
+    kind, classes = clf.classes_.dtype.kind, clf.classes_.tolist()
+    if kind not in "biufUSO" or not all(isinstance(c, (bool, int, float, str)) for c in classes):
+        raise TypeError(
+            "save() stores labels as JSON and supports int, float, bool and str labels; "
+            "use joblib for other label types."
+        )
+    params, not_saved = {}, []
+    for name, value in clf.get_params(deep=False).items():
+        ok, encoded = _encode_param(value if name != "validation_data" else None)
+        if ok:
+            params[name] = encoded
+        else:
+            not_saved.append(name)
+    metadata = {
+        "format": CLASSIFIER_FORMAT,
+        "skcharclf_version": _skcharclf_version(),
+        "params": params,
+        "params_not_saved": not_saved,
+        "classes": classes,
+        "classes_dtype": clf.classes_.dtype.str if kind != "O" else "object",
+        "n_features_in": int(clf.n_features_in_),
+        "image_shape": list(clf.image_shape_),
+        "history": clf.history_,
+        "initial_loss": clf.initial_loss_,
+        "best_epoch": clf.best_epoch_,
+        "class_priors": clf.class_priors_.tolist(),
+        "unvalidated_classes": np.flatnonzero(
+            np.isin(clf.classes_, clf.unvalidated_classes_)
+        ).tolist(),
+    }
+    with atomic_output(path) as partial:
+        clf.model_.save(partial)
+        with zipfile.ZipFile(partial, "a") as archive:
+            archive.writestr(_METADATA, json.dumps(metadata))
+
+
+def load_classifier(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> Any:
+    """Read a file written by :func:`save_classifier`, without running code.
+
+    The implementation of :func:`skcharclf.load_model` (see there), except that the returned
+    classifier's ``diagnosis_`` is not set yet.
+    """
+    from ._tf import import_keras
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"model file {path!r} does not exist.")
+
+    def fail(reason: str) -> ArchiveError:
+        reason = short_text(reason, 600)  # a tampered value can be megabytes long
+        return ArchiveError(
+            f"{path!r} is not a model file written by KerasCharClassifier.save() ({reason}).",
+            reason,
+        )
+
+    budget = Budget(max_bytes)
+    try:
+        with open_archive(Path(path), max_bytes) as archive:
+            metadata = read_json_member(archive, _METADATA, budget)
+            verify_members(archive, budget, skip=frozenset({_METADATA}))
+    except KeyError as exc:
+        raise fail(f"no {_METADATA}") from exc
+    except ArchiveError as exc:
+        raise fail(exc.reason) from exc
+    if not isinstance(metadata, dict) or metadata.get("format") != CLASSIFIER_FORMAT:
+        found = metadata.get("format") if isinstance(metadata, dict) else None
+        raise fail(f"unknown format {_brief(found)}")
+    written = metadata.get("skcharclf_version", "(version not recorded)")
+    try:
+        clf = _restore_classifier(metadata, short_text(str(written)))
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise fail(f"damaged metadata: {reason}") from exc
+    try:
+        clf.model_ = import_keras().saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types on a damaged configuration
+        raise fail(f"Keras cannot rebuild its network: {_keras_reason(exc)}") from exc
+    inputs, outputs = clf.model_.inputs[0].shape[-1], clf.model_.outputs[0].shape[-1]
+    if (inputs, outputs) != (clf.n_features_in_, clf.n_classes_):
+        raise fail(
+            f"its network maps {inputs} pixels to {outputs} classes, its metadata says "
+            f"{clf.n_features_in_} pixels and {clf.n_classes_} classes"
+        )
+    return clf
+
+
+def _encode_param(value: Any) -> tuple[bool, Any]:
+    """Encode a classifier parameter for its file; ``(False, None)`` when JSON cannot hold it."""
+    if value is None or isinstance(value, (bool, str)):
+        return True, value
+    if isinstance(value, (Integral, Real)):
+        return True, value.item() if hasattr(value, "item") else value
+    if isinstance(value, os.PathLike):
+        return True, os.fspath(value)
+    if isinstance(value, (tuple, list)):
+        encoded = [_encode_param(v) for v in value]
+        if all(ok for ok, _ in encoded):
+            return True, {"tuple" if isinstance(value, tuple) else "list": [v for _, v in encoded]}
+    if isinstance(value, dict):
+        items = [(_encode_param(k), _encode_param(v)) for k, v in value.items()]
+        if all(k[0] and v[0] for k, v in items):
+            return True, {"dict": [[k[1], v[1]] for k, v in items]}
+    return False, None
+
+
+def _decode_param(value: Any) -> Any:
+    """Invert :func:`_encode_param`."""
+    if isinstance(value, list):
+        raise TypeError(f"untagged list {_brief(value)} in the saved parameters")
+    if not isinstance(value, dict):
+        return value
+    if value.keys() == {"tuple"} and isinstance(value["tuple"], list):
+        return tuple(_decode_param(v) for v in value["tuple"])
+    if value.keys() == {"list"} and isinstance(value["list"], list):
+        return [_decode_param(v) for v in value["list"]]
+    if value.keys() == {"dict"} and isinstance(value["dict"], list):
+        return {_decode_param(k): _decode_param(v) for k, v in value["dict"]}
+    raise TypeError(f"unexpected object {_brief(value)} in the saved parameters")
+
+
+def _restore_classifier(metadata: dict, written: str) -> Any:
+    """An unfitted-network classifier with the parameters and fitted attributes of ``metadata``.
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        If a field is missing, of the wrong type or inconsistent with another.
+    """
+    from skcharclf.classifier import KerasCharClassifier
+
+    params = metadata["params"]
+    if not isinstance(params, dict):
+        raise TypeError(f"params is a {type(params).__name__}, not an object")
+    known = KerasCharClassifier().get_params(deep=False)
+    for name in params:
+        if name not in known:
+            raise ValueError(
+                f"saved parameter {_brief(name)} is unknown to this skcharclf "
+                f"({_skcharclf_version()}); the file was written by skcharclf {written}"
+            )
+    clf = KerasCharClassifier(**{name: _decode_param(v) for name, v in params.items()})
+    try:
+        clf._validate_params()
+    except ValueError as exc:
+        raise ValueError(
+            f"{short_text(str(exc), 300)} (a saved parameter; the file was written by "
+            f"skcharclf {written})"
+        ) from exc
+    kind = metadata["classes_dtype"]
+    dtype = object if kind == "object" else np.dtype(kind)
+    if dtype is not object and (dtype.kind not in "biufU" or dtype.itemsize > 4096):
+        raise ValueError(f"classes of dtype {dtype} are not allowed")
+    classes = np.array(_list_of(metadata, "classes", (bool, int, float, str)), dtype=dtype)
+    if classes.ndim != 1 or classes.size == 0:
+        raise ValueError("classes must be a non-empty list")
+    encoder = clf.target_encoder.fit(classes)
+    vars(clf).update(encoder.get_metadata())
+    clf.target_encoder_ = encoder
+    shape = _list_of(metadata, "image_shape", int)
+    if len(shape) != 2 or min(shape) < 1 or math.prod(shape) != metadata["n_features_in"]:
+        raise ValueError(
+            f"image_shape {_brief(shape)} does not match n_features_in "
+            f"{_brief(metadata['n_features_in'])}"
+        )
+    clf.n_features_in_ = math.prod(shape)
+    clf.image_shape_ = tuple(shape)
+    clf.initial_loss_ = _number(metadata, "initial_loss")
+    clf.class_priors_ = np.asarray(_list_of(metadata, "class_priors", (int, float)), float)
+    if clf.class_priors_.shape != classes.shape:
+        raise ValueError("class_priors must hold one number per class")
+    clf.history_ = _history(metadata["history"])
+    best = metadata["best_epoch"]
+    if not isinstance(best, int) or not 0 <= best < len(clf.history_["loss"]):
+        raise ValueError(f"best_epoch {_brief(best)} is not an epoch of the history")
+    clf.best_epoch_ = best
+    # Files written before unvalidated_classes was saved: all classes without validation
+    # curves, none with them.
+    if "unvalidated_classes" in metadata:
+        unvalidated = _list_of(metadata, "unvalidated_classes", int)
+        if not all(0 <= k < classes.size for k in unvalidated):
+            raise ValueError("unvalidated_classes must hold indices into classes")
+    else:
+        unvalidated = [] if "val_loss" in clf.history_ else list(range(classes.size))
+    clf.unvalidated_classes_ = classes[np.asarray(unvalidated, dtype=int)]
+    return clf
+
+
+def _list_of(metadata: dict, key: str, types: type | tuple) -> list:
+    value = metadata[key]
+    if not isinstance(value, list) or not all(
+        isinstance(v, types) and (types is not int or not isinstance(v, bool)) for v in value
+    ):
+        raise TypeError(f"{key} is not a list of {getattr(types, '__name__', 'values')}")
+    return value
+
+
+def _number(metadata: dict, key: str) -> float:
+    value = metadata[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{key} is a {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _history(history: Any) -> dict[str, list[float]]:
+    """The saved learning curves: lists of numbers of one length, with a ``"loss"`` curve."""
+    if not isinstance(history, dict) or "loss" not in history:
+        raise TypeError("history is not an object with a 'loss' curve")
+    lengths = set()
+    for key, curve in history.items():
+        if not isinstance(curve, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in curve
+        ):
+            raise TypeError(f"history curve {_brief(key)} is not a list of numbers")
+        lengths.add(len(curve))
+    if len(lengths) != 1 or 0 in lengths:
+        raise ValueError("history curves must be non-empty and of one length")
+    return {key: [float(v) for v in curve] for key, curve in history.items()}
+
+
+def _keras_reason(exc: BaseException) -> str:
+    """The innermost cause in a Keras deserialisation error, in one short sentence.
+
+    Keras nests each failing object's error in its parent's ("... Exception encountered:
+    ..."), quoting every configuration on the way.
+    """
+    innermost = str(exc).rsplit("Exception encountered:", 1)[-1]
+    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", innermost).splitlines() if line.strip()]
+    sentence = lines[0].split(". ", 1)[0].strip() if lines else type(exc).__name__
+    return short_text(sentence, 200)
+
+
+def _brief(value: Any) -> str:
+    return short_text(repr(value))

@@ -23,6 +23,7 @@ from sklearn.utils.estimator_checks import estimator_checks_generator
 import skcharclf
 from skcharclf import classifier as classifier_module
 from skcharclf._tf import import_keras
+from skcharclf.callbacks import CheckpointAveraging
 from skcharclf.classifier import KerasCharClassifier, TrainingDivergedError, load_model
 from skcharclf.diagnostics import Finding, NoValidationWarning
 from skcharclf.losses import FocalLoss, LogitAdjustedLoss
@@ -489,9 +490,7 @@ def test_checkpoint_averaging():
 
 
 def test_checkpoint_average_of_best_epochs():
-    monitor = classifier_module._TrainingMonitor(
-        keep=2, select="best", monitor="val_loss", loss_limit=math.inf
-    )
+    monitor = CheckpointAveraging(keep=2, select="best", monitor="val_loss")
     for epoch, (loss, value) in enumerate([(0.9, 1.0), (0.5, 3.0), (0.7, 5.0), (0.8, 7.0)]):
 
         class _Model:

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from skcharclf._progress import progress_sink
 from skcharclf.cli._apply import add_evaluate_parser, add_predict_parser, add_report_parser
 from skcharclf.cli._common import CommandError
 from skcharclf.cli._demo import add_demo_parser
@@ -102,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _ERROR_STATUS
     prefix = f"{parser.prog} {args.command}"
     try:
-        with _warnings_as_lines(prefix):
+        # the estimators' progress (a verbose classifier's diagnosis) goes to standard output
+        with _warnings_as_lines(prefix), progress_sink(print):
             return args.func(args)
     except KeyboardInterrupt:
         print(f"{prefix}: interrupted", file=sys.stderr)

@@ -1,0 +1,206 @@
+"""The data feed of :class:`~skcharclf.KerasCharClassifier`: from NumPy rows to Keras batches.
+
+Checks the rows, combines the sample weights, holds out the validation rows, measures the
+pixel statistics the normalisation learns, and builds the ``tf.data`` pipelines that take
+each batch from the NumPy arrays when it is needed (no copy of the data set).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import _check_sample_weight
+
+FINITE_CHUNK = 8192  # rows per block when looking for the first NaN sample or summing pixels
+PREDICT_BATCH = 1024  # inference batch: large batches run faster on a CPU
+
+
+def first_bad_row(X: np.ndarray) -> int | None:
+    """Index of the first row holding NaN or inf, without a full-size temporary."""
+    # The float64 sum of a float32 array cannot overflow, so it is finite exactly when every
+    # value is: one cheap pass for the common case.
+    if np.isfinite(np.sum(X, dtype=np.float64)):
+        return None
+    for start in range(0, X.shape[0], FINITE_CHUNK):
+        bad = np.flatnonzero(~np.isfinite(X[start : start + FINITE_CHUNK]).all(axis=1))
+        if bad.size:
+            return start + int(bad[0])
+    return None
+
+
+def subsample(rows: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``rows``, or ``n`` of them drawn with ``seed`` (sorted) when there are more."""
+    if rows.size <= n:
+        return rows
+    return np.sort(np.random.RandomState(seed).choice(rows, n, False))
+
+
+def training_weights(
+    X: np.ndarray, y: np.ndarray, sample_weight: Any, class_weight: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Combine sample and class weights, drop zero-weight samples, normalise to mean 1.
+
+    Returns ``(X, y, weights)``; ``weights`` is None when every sample weighs the same.
+    """
+    if sample_weight is None and class_weight is None:
+        return X, y, None
+    weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if class_weight is not None:
+        weights = weights * compute_sample_weight(class_weight, y)
+    keep = weights > 0
+    if not keep.any():
+        raise ValueError("every sample has weight 0: there is nothing to train on.")
+    if not keep.all():
+        X, y, weights = X[keep], y[keep], weights[keep]
+    weights = weights / weights.mean()
+    if np.allclose(weights, 1.0):
+        return X, y, None
+    return X, y, weights.astype(np.float32)
+
+
+def stratified_holdout(
+    codes: np.ndarray, fraction: float, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split sample indices into (train, validation), stratified by class code.
+
+    Every class keeps at least one training sample (a class with one sample stays entirely in
+    training); the validation set holds ``round(fraction * n)`` samples, allocated to classes
+    in proportion to their size.
+    """
+    counts = np.bincount(codes)
+    quota = fraction * counts
+    n_val = np.minimum(np.floor(quota).astype(int), np.maximum(counts - 1, 0))
+    missing = round(fraction * codes.size) - int(n_val.sum())
+    for c in np.argsort(-(quota - np.floor(quota)), kind="stable"):
+        if missing <= 0:
+            break
+        if n_val[c] < counts[c] - 1:
+            n_val[c] += 1
+            missing -= 1
+    val = [rng.permutation(np.flatnonzero(codes == c))[:k] for c, k in enumerate(n_val) if k]
+    val_idx = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.intp)
+    train_mask = np.ones(codes.size, dtype=bool)
+    train_mask[val_idx] = False
+    return np.flatnonzero(train_mask), val_idx
+
+
+def validation_split(
+    codes: np.ndarray, fraction: float, rng: np.random.RandomState, *, needed_by: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stratified_holdout`, or a ValueError when it holds out nothing.
+
+    ``needed_by`` names the parameter that asks for a validation set, for the message.
+    """
+    train_idx, val_idx = stratified_holdout(codes, fraction, rng)
+    if val_idx.size == 0:
+        raise ValueError(
+            f"{needed_by} needs a validation set, but validation_fraction="
+            f"{fraction} of {codes.size} training samples holds out no "
+            "sample (each class keeps at least one training sample). Pass more data, a "
+            "larger validation_fraction or validation_data=(X_val, y_val)."
+        )
+    return train_idx, val_idx
+
+
+def pixel_statistics(X: np.ndarray, rows: np.ndarray) -> tuple[float, float, float, float]:
+    """Min, max, mean and standard deviation of all pixels of ``X[rows]``, in blocks."""
+    low, high, total, squares, count = np.inf, -np.inf, 0.0, 0.0, 0
+    for start in range(0, rows.size, FINITE_CHUNK):
+        block = X[rows[start : start + FINITE_CHUNK]].astype(np.float64)
+        low, high = min(low, block.min()), max(high, block.max())
+        total += block.sum()
+        squares += np.square(block).sum()
+        count += block.size
+    mean = total / count
+    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+    return float(low), float(high), float(mean), std
+
+
+def normalization_constants(
+    X: np.ndarray, rows: np.ndarray, normalization: str
+) -> tuple[float, float]:
+    """``(scale, offset)`` of the pixel normalisation ``normalization`` learned on ``X[rows]``.
+
+    ``"scale"`` maps the minimum and maximum to 0 and 1, ``"center"`` subtracts the mean,
+    ``"standardize"`` also divides by the standard deviation.
+    """
+    low, high, mean, std = pixel_statistics(X, rows)
+    if normalization == "scale":
+        span = high - low if high > low else 1.0
+        return 1.0 / span, -low / span
+    if normalization == "center":
+        return 1.0, -mean
+    scale = 1.0 / std if std > 0 else 1.0
+    return scale, -mean * scale
+
+
+def batches(
+    X: np.ndarray,
+    y: np.ndarray | None,
+    w: np.ndarray | None,
+    rows: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+) -> Any:
+    """A ``tf.data`` pipeline of batches of ``rows``, each gathered from the NumPy arrays.
+
+    Only the row indices go through tf.data (shuffled there, with ``seed``; not shuffled
+    when ``seed`` is None); every batch is taken from ``X`` (and ``y``, ``w`` when given)
+    when it is needed. Turning ``X`` into a tensor instead would copy the whole data set
+    (twice, at the peak).
+    """
+    import tensorflow as tf
+
+    arrays = [a for a in (X, y, w) if a is not None]
+    dtypes = [tf.as_dtype(a.dtype) for a in arrays]
+
+    def take(index: np.ndarray) -> list[np.ndarray]:
+        return [a[index] for a in arrays]
+
+    def gather(index: Any) -> Any:
+        parts = tf.numpy_function(take, [index], dtypes, stateful=False)
+        for part, array in zip(parts, arrays, strict=True):
+            part.set_shape((None, *array.shape[1:]))
+        return tuple(parts) if len(parts) > 1 else parts[0]
+
+    data = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64))
+    if seed is not None:
+        data = data.shuffle(rows.size, seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch_size)
+    options = tf.data.Options()
+    # tf.data's autotuner stalls training on small CPUs (see perf-notes): fixed buffers.
+    options.autotune.enabled = False
+    return data.map(gather).with_options(options)
+
+
+def checked_validation_data(
+    validation_data: Any, classes: np.ndarray, validate: Callable[[Any, Any], tuple]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``validation_data`` as ``(X_val, y_val)`` passed through ``validate``, or None.
+
+    Raises a ValueError when it is not a pair or holds labels not in ``classes``.
+    """
+    if validation_data is None:
+        return None
+    try:
+        X_val, y_val = validation_data
+    except (TypeError, ValueError) as exc:
+        raise ValueError("validation_data must be a tuple (X_val, y_val).") from exc
+    X_val, y_val = validate(X_val, y_val)
+    unseen = np.setdiff1d(np.unique(y_val), classes)
+    if unseen.size:
+        raise ValueError(
+            f"validation_data holds label(s) {unseen.tolist()} that are not in the "
+            "training data."
+        )
+    return X_val, y_val
+
+
+def validation_batches(X: np.ndarray, codes: np.ndarray, rows: np.ndarray | None = None) -> Any:
+    """Unshuffled inference-size batches of ``(X, codes)`` for validation (all rows by default)."""
+    rows = np.arange(codes.size) if rows is None else rows
+    return batches(X, codes, None, rows, PREDICT_BATCH, None)

@@ -1,0 +1,265 @@
+"""What :class:`~skcharclf.KerasCharClassifier` builds to train its network, and says after.
+
+The losses and optimizers are tables from the name a parameter takes to a factory, so adding
+one is one entry (and its name in the estimator's ``_parameter_constraints`` follows from the
+table). The backbone helpers prepare the network before training; the message builders word
+what the estimator raises or warns.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from ._format import labels_text
+from ._tf import import_keras
+from .losses import BalancedSoftmaxLoss, CrossEntropy, FocalLoss, LogitAdjustedLoss
+from .models import set_head_bias
+
+keras = import_keras()
+
+# Priors are floored before their logarithm is taken: a class of weight 0 must not give -inf.
+_MIN_PRIOR = 1e-12
+
+
+def class_values(value: Any, name: str, classes: np.ndarray) -> np.ndarray:
+    """A per-class parameter (array in ``classes`` order, or dict by label) as an array."""
+    if isinstance(value, dict):
+        unknown = [label for label in value if label not in set(classes.tolist())]
+        if unknown:
+            raise ValueError(f"{name} has labels {unknown} that are not in classes_.")
+        return np.array([float(value.get(label, 1.0)) for label in classes.tolist()])
+    values = np.asarray(value, dtype=float).ravel()
+    if values.size != classes.size:
+        raise ValueError(f"{name} has {values.size} values but there are {classes.size} classes.")
+    return values
+
+
+def _focal(clf: Any) -> Any:
+    alpha = clf.focal_alpha
+    if isinstance(alpha, str):
+        alpha = 1.0 / (clf.n_classes_ * np.maximum(clf.class_priors_, _MIN_PRIOR))
+    elif alpha is not None and not isinstance(alpha, Real):
+        alpha = class_values(alpha, "focal_alpha", clf.classes_)
+    return FocalLoss(clf.focal_gamma, alpha=alpha, label_smoothing=clf.label_smoothing)
+
+
+def _logit_adjusted(clf: Any) -> Any:
+    priors = np.maximum(clf.class_priors_, _MIN_PRIOR)
+    return LogitAdjustedLoss(priors, tau=clf.tau, label_smoothing=clf.label_smoothing)
+
+
+def _balanced_softmax(clf: Any) -> Any:
+    priors = np.maximum(clf.class_priors_, _MIN_PRIOR)
+    return BalancedSoftmaxLoss(priors, label_smoothing=clf.label_smoothing)
+
+
+def _cross_entropy(clf: Any) -> Any:
+    return CrossEntropy(label_smoothing=clf.label_smoothing)
+
+
+#: ``loss`` name -> ``factory(estimator)``, called once ``classes_`` and ``class_priors_`` are
+#: set; the factory reads the loss's own parameters (``tau``, ``focal_gamma``, ...) from it.
+LOSSES: dict[str, Callable[[Any], Any]] = {
+    "ce": _cross_entropy,
+    "focal": _focal,
+    "logit_adjusted": _logit_adjusted,
+    "balanced_softmax": _balanced_softmax,
+}
+
+#: ``optimizer`` name -> ``factory(learning_rate, weight_decay)``; the rate may be a schedule.
+#: A weight decay of 0 is no decay (plain Adam for ``"adamw"``).
+OPTIMIZERS: dict[str, Callable[[Any, float], Any]] = {
+    "adam": lambda rate, decay: keras.optimizers.Adam(rate, weight_decay=decay or None),
+    "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
+    "sgd": lambda rate, decay: keras.optimizers.SGD(
+        rate, momentum=0.9, nesterov=True, weight_decay=decay or None
+    ),
+}
+
+
+def keras_callbacks(clf: Any, monitor: str) -> list:
+    """Keras's early stopping and plateau schedule, when ``clf`` asks for them.
+
+    Both follow ``monitor`` (the training ``"loss"`` without a validation set).
+    """
+    mode = "max" if monitor == "val_f1_macro" else "min"
+    callbacks = []
+    if clf.early_stopping:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=mode, patience=clf.patience, restore_best_weights=True
+            )
+        )
+    if clf.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor,
+                mode=mode,
+                factor=0.5,
+                patience=max(1, clf.patience // 2),
+                min_lr=clf.learning_rate / 1000,
+            )
+        )
+    return callbacks
+
+
+def set_output_bias(
+    model: Any,
+    X: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray | None,
+    rows: np.ndarray,
+    loss: Any,
+    priors: np.ndarray | None,
+) -> float:
+    """Set the output bias so the network predicts ``priors``; return the loss before training.
+
+    Both come from one forward pass over ``X[rows]``. The bias is chosen so that the mean
+    logits over these rows are the log priors: the Glorot-initialised output layer otherwise
+    adds a random offset per class that hides them. ``priors=None`` leaves the bias as it is
+    and only measures the loss (``L2`` penalties included).
+    """
+    logits = keras.ops.convert_to_numpy(model(X[rows], training=False))
+    if priors is not None:
+        target = np.log(np.maximum(priors, _MIN_PRIOR))
+        if isinstance(loss, LogitAdjustedLoss):
+            # The loss adds its own offsets to the logits: start so that what the loss sees
+            # predicts the priors.
+            target = target - loss.logit_offsets()
+        shift = target - logits.mean(axis=0)
+        bias = keras.ops.convert_to_numpy(model.get_layer("logits").bias)
+        set_head_bias(model, bias + shift)
+        logits = logits + shift
+    value = loss(codes[rows], logits, sample_weight=None if weights is None else weights[rows])
+    penalty = sum(float(p) for p in model.losses)
+    return float(value) + penalty
+
+
+def load_backbone_weights(model: Any, path: str | os.PathLike) -> None:
+    """Load the layer ``"backbone"`` of ``model`` from a ``.keras`` or ``.weights.h5`` file."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"backbone_weights={path!r}: no such file.")
+    backbone = model.get_layer("backbone")
+    try:
+        if path.endswith(".weights.h5"):
+            backbone.load_weights(path)
+        else:
+            source = keras.saving.load_model(path, compile=False, safe_mode=True)
+            backbone.set_weights(source.get_layer("backbone").get_weights())
+    except ValueError as exc:
+        raise ValueError(
+            f"backbone_weights={path!r} do not fit this backbone: architecture, filters, "
+            "blocks_per_stage, batch_norm and image_shape must match the model they were "
+            f"saved from ({exc})"
+        ) from exc
+
+
+def set_backbone_trainable(model: Any, freeze: bool, batch_norm: str) -> None:
+    """Freeze the layer ``"backbone"`` of ``model``, or unfreeze it (keeping frozen batch norm)."""
+    backbone = model.get_layer("backbone")
+    if freeze:
+        backbone.trainable = False
+    elif not backbone.trainable:
+        # Unfreezing is recursive in Keras: batch normalization built frozen stays frozen.
+        backbone.trainable = True
+        if batch_norm == "frozen":
+            for layer in backbone._flatten_layers(include_self=False):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+
+
+def diverged_error(
+    diverged: Any,
+    history: dict,
+    *,
+    initial_loss: float,
+    learning_rate: float,
+    diagnose: Callable[[dict], list],
+) -> Exception:
+    """The :class:`~skcharclf.callbacks.TrainingDivergedError` of a fit that ``diverged``.
+
+    ``diverged`` is the :class:`~skcharclf.callbacks.Divergence` a guard recorded, ``history``
+    the curves recorded until then and ``diagnose`` the estimator's diagnosis of curves; the
+    error's message says what diverged where, and what to change.
+    """
+    from .callbacks import TrainingDivergedError
+
+    epoch, batch, key, value = diverged
+    history = dict(history)
+    if batch is not None and len(history.get("loss", [])) < epoch:
+        history = {k: v for k, v in history.items() if not k.startswith("val_")}
+        history["loss"] = [*history.get("loss", []), value]
+    where = f"epoch {epoch}, batch {batch}" if batch is not None else f"epoch {epoch}"
+    what = "training" if key == "loss" else "validation"
+    if math.isfinite(value):
+        what = (
+            f"{what} loss exploded to {value:.3g} (it was {initial_loss:.3g} before "
+            "training)"
+        )
+    else:
+        what = f"{what} loss became {value}"
+    rate = learning_rate
+    message = (
+        f"Training diverged: the {what} at {where} (learning_rate={rate:g}). Training "
+        "stopped and the "
+        f"estimator is left as it was before this fit. Try a lower learning rate, e.g. "
+        f"learning_rate={rate / 10:g}, or a warm-up schedule (lr_schedule='onecycle'); "
+        "check that the inputs hold no extreme values."
+    )
+    return TrainingDivergedError(
+        message, epoch=epoch, batch=batch, history=history, findings=diagnose(history)
+    )
+
+
+def unjudged_message(clf: Any) -> str | None:
+    """The ``NoValidationWarning`` message of a fit whose diagnosis could not judge
+    overfitting (on some classes), or None when it could or only notes it (an info finding)."""
+    finding = next(
+        (f for f in clf.diagnosis_ if f.code in ("no_validation", "validation_incomplete")),
+        None,
+    )
+    # A run that asked for no validation and shows no sign of memorising is only noted in
+    # diagnosis_: a warning on every such fit (each rung of a search, say) would be noise.
+    if finding is None or (finding.code == "no_validation" and finding.severity == "info"):
+        return None
+    n_epochs = len(clf.history_["loss"])
+    missing = labels_text(clf.unvalidated_classes_)
+    if finding.code == "validation_incomplete":
+        source = (
+            "validation_data"
+            if clf.validation_data is not None
+            else f"the stratified validation split (validation_fraction="
+            f"{clf.validation_fraction:g})"
+        )
+        what = (
+            f"and {source} holds no image of class(es) {missing}, so overfitting on them "
+            "cannot be judged"
+        )
+        if clf.validation_data is None:
+            what += " (every class keeps at least one training image: these have too few)"
+    else:
+        what = (
+            "without a validation set (no validation_data was given, and none is held out "
+            'unless early_stopping=True or checkpoint_selection="best"), so overfitting '
+            "cannot be judged"
+        )
+        if finding.severity == "warning":
+            epoch = finding.evidence["sign_epoch"]
+            accuracy = clf.history_["accuracy"][epoch - 1]
+            what += (
+                f"; its training accuracy reached {100 * accuracy:.0f}% at epoch {epoch}, "
+                "the procedure's classic overfitting sign"
+            )
+    return (
+        f"KerasCharClassifier trained {n_epochs} epochs {what}. Give "
+        "validation_data=(X_val, y_val) or early_stopping=True (holds out a stratified "
+        "validation_fraction), use fewer cross-validation folds, or get more images of "
+        "the smallest classes; diagnosis_ says more."
+    )
