@@ -31,21 +31,16 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 from threadpoolctl import threadpool_limits
 
 from skcharclf._atomic import restore_on_failure
-from skcharclf._utils import draw_seed
+from skcharclf._progress import report_progress
+from skcharclf._utils import draw_seed, final_estimator
 from skcharclf.diagnostics import NoValidationWarning
-from skcharclf.model_selection import _check_train_folds, _threads_per_job, check_cv_for_classes
+from skcharclf.model_selection import check_cv_for_classes, check_train_folds, threads_per_job
 
 __all__ = ["FoldEnsembleClassifier"]
 
 
-def _final_step(estimator: Any) -> Any:
-    """The estimator that makes the predictions: the last step of a pipeline, else itself."""
-    steps = getattr(estimator, "steps", None)
-    return steps[-1][1] if steps else estimator
-
-
 def _takes_validation_data(estimator: Any) -> bool:
-    return "validation_data" in _final_step(estimator).get_params(deep=False)
+    return "validation_data" in final_estimator(estimator).get_params(deep=False)
 
 
 def _set_matching_params(estimator: Any, name: str, value: Any, *, only_if_none: bool) -> None:
@@ -323,7 +318,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _member_threads(self, n_folds: int) -> int | None:
         if self.n_threads_per_job == "auto":
-            return _threads_per_job(self.n_jobs, n_tasks=n_folds)
+            return threads_per_job(self.n_jobs, n_tasks=n_folds)
         return self.n_threads_per_job
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -361,7 +356,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         splits = list(cv.split(np.zeros((y.shape[0], 1)), y, groups))
         # Checked again on the folds actually used: an unseeded shuffling splitter draws new
         # folds on every split() call.
-        _check_train_folds(splits, y)
+        check_train_folds(splits, y)
         times_held_out = np.bincount(np.concatenate([test for _, test in splits]),
                                      minlength=y.shape[0])
         if (times_held_out == 0).any():
@@ -417,7 +412,7 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if self.verbose > 0:
             for fold, (_, _, scores) in enumerate(results):
                 line = ", ".join(f"{k}={v:.4f}" for k, v in scores.items())
-                print(f"[FoldEnsembleClassifier] fold {fold}: {line}")
+                report_progress(f"[FoldEnsembleClassifier] fold {fold}: {line}")
         return self
 
     def _make_member(self, n_threads: int | None) -> Any:

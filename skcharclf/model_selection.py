@@ -194,8 +194,21 @@ def _n_stratified_folds(cv: Any) -> int | None:
     return None
 
 
-def _check_train_folds(splits: Iterable[tuple[np.ndarray, np.ndarray]], y: np.ndarray) -> None:
-    """Raise when a training part lacks a class: its model could never predict that class."""
+def check_train_folds(splits: Iterable[tuple[np.ndarray, np.ndarray]], y: np.ndarray) -> None:
+    """Raise when a training part lacks a class: its model could never predict that class.
+
+    Parameters
+    ----------
+    splits : iterable of (train, test) index arrays
+        The folds, as a splitter's ``split`` yields them.
+    y : ndarray of shape (n_samples,)
+        The class labels the indices point into.
+
+    Raises
+    ------
+    ValueError
+        Naming the first fold whose training part lacks a class, and the class.
+    """
     classes = np.unique(y)
     for fold, (train, _) in enumerate(splits):
         missing = np.setdiff1d(classes, y[train])
@@ -281,7 +294,7 @@ def check_cv_for_classes(
     classes, counts = np.unique(y, return_counts=True)
     n_folds = _n_stratified_folds(cv)
     if n_folds is None:
-        _check_train_folds(cv.split(np.zeros((y.shape[0], 1)), y, groups), y)
+        check_train_folds(cv.split(np.zeros((y.shape[0], 1)), y, groups), y)
         return cv
     if counts.min() < 2:
         lonely = classes[counts < 2]
@@ -313,22 +326,7 @@ def check_cv_for_classes(
 # ---------------------------------------------------------------------------------------------
 
 
-def _threads_per_job(n_jobs: int | None, n_tasks: int | None = None) -> int | None:
-    backend, _ = get_active_backend()
-    n_parallel = effective_n_jobs(n_jobs)
-    if n_tasks is not None:
-        n_parallel = min(n_parallel, n_tasks)
-    # Threads of one process share TensorFlow's pools, so they cannot oversubscribe them.
-    if n_parallel <= 1 or getattr(backend, "uses_threads", False):
-        return None
-    if isinstance(backend, (LokyBackend, MultiprocessingBackend)):
-        return max(1, cpu_count() // n_parallel)
-    # A cluster backend (Dask): by default its workers run one task per core, so each task
-    # gets one thread; the client cannot see the workers' core counts.
-    return 1
-
-
-def threads_per_job(n_jobs: int | None = None) -> int | None:
+def threads_per_job(n_jobs: int | None = None, *, n_tasks: int | None = None) -> int | None:
     """Threads each of ``n_jobs`` parallel training jobs may use without oversubscription.
 
     TensorFlow starts one thread per core in every process, so two loky workers training at
@@ -344,6 +342,9 @@ def threads_per_job(n_jobs: int | None = None) -> int | None:
     n_jobs : int, optional
         The ``n_jobs`` given to the search; ``None`` and negative values are resolved by
         joblib, inside an active ``joblib.parallel_backend`` context if there is one.
+    n_tasks : int, optional
+        The number of jobs there are to run, when it may be smaller than ``n_jobs`` (five
+        folds on eight workers run five at a time).
 
     Returns
     -------
@@ -363,4 +364,15 @@ def threads_per_job(n_jobs: int | None = None) -> int | None:
     >>> threads_per_job(1) is None
     True
     """
-    return _threads_per_job(n_jobs)
+    backend, _ = get_active_backend()
+    n_parallel = effective_n_jobs(n_jobs)
+    if n_tasks is not None:
+        n_parallel = min(n_parallel, n_tasks)
+    # Threads of one process share TensorFlow's pools, so they cannot oversubscribe them.
+    if n_parallel <= 1 or getattr(backend, "uses_threads", False):
+        return None
+    if isinstance(backend, (LokyBackend, MultiprocessingBackend)):
+        return max(1, cpu_count() // n_parallel)
+    # A cluster backend (Dask): by default its workers run one task per core, so each task
+    # gets one thread; the client cannot see the workers' core counts.
+    return 1
