@@ -351,7 +351,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "l2": [Interval(Real, 0, None, closed="left")],
         "zero_init_residual": ["boolean"],
         "bias_init": [StrOptions({"prior", "zeros"})],
-        "loss": [StrOptions({"ce", "focal", "logit_adjusted", "balanced_softmax"})],
+        "loss": [StrOptions(set(LOSSES))],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "focal_alpha": [
             None,
@@ -363,11 +363,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "tau": [Interval(Real, 0, None, closed="left")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
-        "optimizer": [StrOptions({"adam", "adamw", "sgd"})],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "lr_schedule": [
-            StrOptions({"constant", "cosine", "exponential", "step", "plateau", "onecycle"})
-        ],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],

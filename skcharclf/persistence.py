@@ -12,6 +12,12 @@ is a security risk. :func:`save_pipeline` writes a fitted pipeline as a single z
   :meth:`~skcharclf.KerasCharClassifier.save` and read back by
   :func:`skcharclf.classifier.load_model` in Keras safe mode.
 
+That classifier file (``.keras``) is implemented here too (:func:`save_classifier`,
+:func:`load_classifier`): Keras's own archive of the network with a ``skcharclf.json`` added,
+whose format tag (``skcharclf.KerasCharClassifier/1``) and parameter encoding predate the
+pipeline format's and are kept so that files written by earlier versions load, and files
+written now load in them.
+
 Training-only samplers (such as :class:`~skcharclf.RareClassAugmenter`) do nothing at
 prediction time; they are left out and named in the metadata.
 

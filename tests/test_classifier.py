@@ -658,6 +658,19 @@ def test_verbose(capsys):
     assert "loss:" in out and ("No findings" in out or "[warning]" in out)
 
 
+def test_verbose_diagnosis_goes_to_the_progress_sink(capsys):
+    from skcharclf._progress import progress_sink
+
+    lines = []
+    with progress_sink(lines.append):
+        clf = KerasCharClassifier(**{**TINY, "epochs": 1}, verbose=2).fit(X, Y)
+    assert len(lines) == 1 and lines[0].startswith("Diagnosis of the learning curves\n")
+    assert "Diagnosis" not in capsys.readouterr().out  # Keras's epoch lines still print
+    with progress_sink(lines.append):
+        clf.set_params(verbose=0).fit(X, Y)
+    assert len(lines) == 1
+
+
 # -- validation: never silent when overfitting cannot be judged --------------------------------
 
 

@@ -111,6 +111,20 @@ def test_one_member_per_fold_with_scores(digits):
     np.testing.assert_array_equal(ensemble.classes_, np.arange(4))
 
 
+def test_verbose_fold_scores_go_to_the_progress_sink(digits, capsys):
+    from skcharclf._progress import progress_sink
+
+    X, y = digits
+    lines = []
+    with progress_sink(lines.append):
+        FoldEnsembleClassifier(CentroidRecorder(), cv=3, random_state=0, verbose=1).fit(X, y)
+    assert [line.split(":")[0] for line in lines] == [
+        f"[FoldEnsembleClassifier] fold {k}" for k in range(3)
+    ]
+    assert "accuracy=" in lines[0]
+    assert "[FoldEnsembleClassifier]" not in capsys.readouterr().out
+
+
 def test_proba_is_mean_of_members(digits):
     X, y = digits
     ensemble = FoldEnsembleClassifier(CentroidRecorder(), cv=3, random_state=0).fit(X, y)

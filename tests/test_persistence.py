@@ -271,3 +271,80 @@ def test_codec_refuses_code_and_objects():
         _encode(np.array([object()]), "step 'x'")
     with pytest.raises(ValueError, match="arrays of dtype object are not allowed"):
         _decode({"__ndarray__": [1], "dtype": "|O"})
+
+
+# -- files written by earlier versions --------------------------------------------------------
+
+# skcharclf.json of a classifier file (KerasCharClassifier.save) as skcharclf 0.1.0 wrote it:
+# format "skcharclf.KerasCharClassifier/1", parameters tagged {"tuple": ...}, {"list": ...},
+# {"dict": [[key, value], ...]} (not the pipeline format's "__tuple__" tags).
+_CLASSIFIER_FILE_0_1_0 = {
+    "format": "skcharclf.KerasCharClassifier/1",
+    "skcharclf_version": "0.1.0",
+    "params": {
+        "image_shape": {"tuple": [16, 16]},
+        "filters": {"tuple": [4, 8]},
+        "epochs": 1,
+        "class_weight": {"dict": [["a", 2.0]]},
+        "focal_alpha": {"list": [1.0, 2.0, 3.0]},
+        "validation_data": None,
+        "random_state": 0,
+    },
+    "params_not_saved": [],
+    "classes": ["a", "b", "c"],
+    "classes_dtype": "<U1",
+    "n_features_in": 256,
+    "image_shape": [16, 16],
+    "history": {"loss": [1.25], "accuracy": [0.5], "f1_macro": [0.4], "learning_rate": [0.001]},
+    "initial_loss": 1.1,
+    "best_epoch": 0,
+    "class_priors": [0.5, 0.3, 0.2],
+    "unvalidated_classes": [0, 1, 2],
+}
+
+
+def test_classifier_file_written_by_0_1_0_loads(fitted, data, tmp_path):
+    from skcharclf.classifier import load_model
+
+    clf = fitted.named_steps["clf"]
+    path = tmp_path / "old.keras"
+    clf.model_.save(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("skcharclf.json", json.dumps(_CLASSIFIER_FILE_0_1_0))
+    loaded = load_model(path)
+    params = loaded.get_params()
+    assert params["filters"] == (4, 8) and params["image_shape"] == (16, 16)
+    assert params["class_weight"] == {"a": 2.0} and params["focal_alpha"] == [1.0, 2.0, 3.0]
+    assert loaded.history_["loss"] == [1.25] and loaded.image_shape_ == (16, 16)
+    np.testing.assert_array_equal(loaded.unvalidated_classes_, ["a", "b", "c"])
+    images = fitted[:2].transform(data[0])
+    np.testing.assert_array_equal(loaded.predict_proba(images), clf.predict_proba(images))
+
+
+def test_classifier_files_are_still_written_in_the_0_1_0_layout(fitted, tmp_path):
+    """Files written now keep the layout above, so skcharclf 0.1.0 can read them."""
+    clf = fitted.named_steps["clf"]
+    clf.save(tmp_path / "now.keras")
+    with zipfile.ZipFile(tmp_path / "now.keras") as archive:
+        metadata = json.loads(archive.read("skcharclf.json"))
+    assert set(metadata) == set(_CLASSIFIER_FILE_0_1_0)
+    assert metadata["format"] == _CLASSIFIER_FILE_0_1_0["format"]
+    assert metadata["params"]["image_shape"] == {"tuple": [16, 16]}
+    assert metadata["params"]["filters"] == {"tuple": [4, 8]}
+    assert metadata["params"]["validation_data"] is None
+    assert set(metadata["params"]) == set(clf.get_params()) and not metadata["params_not_saved"]
+
+
+def test_pipeline_file_written_by_0_1_0_loads(fitted, saved, data, tmp_path):
+    """A .skc file in the 0.1.0 layout (pipeline tags "__tuple__", no checksums) loads."""
+
+    def as_written_by_0_1_0(metadata):
+        metadata.pop("checksums")
+        metadata["skcharclf_version"] = "0.1.0"
+        resize = next(step for step in metadata["steps"] if step["name"] == "resize")
+        assert resize["params"]["size"] == {"__tuple__": [16, 16]}
+
+    old = _rewrite(saved, tmp_path / "old.skc", as_written_by_0_1_0)
+    model = load_pipeline(old)
+    assert model.named_steps["resize"].size == (16, 16)
+    np.testing.assert_array_equal(model.predict_proba(data[0]), fitted.predict_proba(data[0]))
