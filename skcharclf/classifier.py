@@ -638,8 +638,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         train_idx, val_idx = self._split(codes, rng)
 
         with tensorflow_random_state(self._seed):
-            self._fit_network(X, y, weights, train_idx, val_idx, image_shape, warm)
-        self._print_diagnosis()
+            codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
+            self._train_network(X, codes, weights, train_idx, val_idx, loss)
+        self._diagnose_and_report()
         self._warn_if_unjudged()
         return self
 
@@ -668,17 +669,17 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         why = "early_stopping=True" if self.early_stopping else 'checkpoint_selection="best"'
         return validation_split(codes, self.validation_fraction, rng, needed_by=why)
 
-    def _fit_network(
+    def _prepare_network(
         self,
         X: np.ndarray,
         y: np.ndarray,
         weights: np.ndarray | None,
         train_idx: np.ndarray,
-        val_idx: np.ndarray | None,
         image_shape: tuple[int, int],
         warm: bool,
-    ) -> None:
-        """Build (or copy, when ``warm``) the network, prepare it, train it on ``train_idx``."""
+    ) -> tuple[np.ndarray, Any]:
+        """Build (or copy, when ``warm``) the network and set it up for training on
+        ``train_idx``; return the class codes of ``y`` and the loss."""
         if warm:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -714,6 +715,18 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         rows = subsample(train_idx, _INITIAL_LOSS_SAMPLES, self._seed)
         priors = self.class_priors_ if not warm and self.bias_init == "prior" else None
         self.initial_loss_ = set_output_bias(self.model_, X, codes, weights, rows, loss, priors)
+        return codes, loss
+
+    def _train_network(
+        self,
+        X: np.ndarray,
+        codes: np.ndarray,
+        weights: np.ndarray | None,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray | None,
+        loss: Any,
+    ) -> None:
+        """Compile the prepared network and train it with the package's callbacks."""
         train = batches(X, codes, weights, train_idx, self.batch_size, self._seed)
         validation, val_codes = self._validation_batches(X, codes, val_idx)
         validated = np.zeros(self.n_classes_, dtype=bool)
@@ -821,7 +834,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             unvalidated_classes=getattr(self, "unvalidated_classes_", None),
         )
 
-    def _print_diagnosis(self) -> None:
+    def _diagnose_and_report(self) -> None:
         """Diagnose the learning curves into ``diagnosis_``; report them when verbose."""
         self.diagnosis_ = self._diagnose(self.history_)
         if self.verbose:
