@@ -2,8 +2,8 @@
 
 The losses and optimizers are tables from the name a parameter takes to a factory, so adding
 one is one entry (and its name in the estimator's ``_parameter_constraints`` follows from the
-table). The backbone helpers prepare the network before training; the message builders word
-what the estimator raises or warns.
+table). The backbone helpers prepare the network before training, :func:`train_network`
+compiles and trains it; the message builders word what the estimator raises or warns.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from ._feed import batches
 from ._format import labels_text
 from ._tf import import_keras
-from .losses import BalancedSoftmaxLoss, CrossEntropy, FocalLoss, LogitAdjustedLoss
+from .callbacks import SCHEDULES, CheckpointAveraging, DivergenceGuard, HistoryRecorder
+from .losses import BalancedSoftmaxLoss, CrossEntropy, FocalLoss, LogitAdjustedLoss, MacroF1Score
 from .models import set_head_bias
 
 keras = import_keras()
@@ -263,3 +265,92 @@ def unjudged_message(clf: Any) -> str | None:
         "validation_fraction), use fewer cross-validation folds, or get more images of "
         "the smallest classes; diagnosis_ says more."
     )
+
+
+# Compiling Keras's training step into a graph takes a few seconds, as long as ~10 eager steps
+# of a small network: fits this short run eagerly (tests, the first rungs of a search).
+_EAGER_STEPS = 8
+# A training loss this many times that of the untrained network (or ln C) has exploded: the
+# logits have grown without bound and the model is garbage even before the loss reaches NaN.
+_EXPLOSION_FACTOR = 100.0
+_REFERENCE_BATCH = 64  # scale_lr_with_batch: learning_rate is the rate for this batch size
+
+
+def train_network(
+    clf: Any,
+    X: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray | None,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray | None,
+    loss: Any,
+) -> None:
+    """Compile ``clf``'s prepared network and train it with the package's callbacks.
+
+    Sets ``unvalidated_classes_``, ``epochs_``, ``history_`` and ``best_epoch_``.
+    """
+    train = batches(X, codes, weights, train_idx, clf.batch_size, clf._seed)
+    validation, val_codes = clf._validation_batches(X, codes, val_idx)
+    validated = np.zeros(clf.n_classes_, dtype=bool)
+    if val_codes is not None:
+        validated[val_codes] = True
+    clf.unvalidated_classes_ = clf.classes_[~validated]
+    clf.epochs_ = clf._resolve_epochs(train_idx.size * X.shape[1])
+    steps = clf.epochs_ * math.ceil(train_idx.size / clf.batch_size)
+    clf.model_.compile(
+        optimizer=make_optimizer(clf, steps),
+        loss=loss,
+        metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            MacroF1Score(clf.n_classes_, name="f1_macro"),
+        ],
+        run_eagerly=steps <= _EAGER_STEPS,
+    )
+    limit = _EXPLOSION_FACTOR * max(clf.initial_loss_, math.log(clf.n_classes_))
+    recorder, guard = HistoryRecorder(), DivergenceGuard(limit)
+    own = [recorder, guard]
+    if clf.checkpoint_averaging:
+        averaging = CheckpointAveraging(
+            clf.checkpoint_averaging, clf.checkpoint_selection, clf.monitor
+        )
+        own.append(averaging)
+    clf.model_.fit(
+        train,
+        epochs=clf.epochs_,
+        validation_data=validation,
+        callbacks=[*own, *clf._callbacks(validation is not None)],
+        verbose=clf.verbose,
+        shuffle=False,
+    )
+    if guard.diverged is not None:
+        raise diverged_error(
+            guard.diverged,
+            recorder.history,
+            initial_loss=clf.initial_loss_,
+            learning_rate=clf.learning_rate,
+            diagnose=clf._diagnose,
+        )
+    clf.history_ = recorder.history
+    if clf.checkpoint_averaging:
+        averaged = averaging.averaged_weights()
+        if averaged is not None:
+            clf.model_.set_weights(averaged)
+    clf.best_epoch_ = best_epoch(clf.history_, clf.monitor, validation is not None)
+
+
+def make_optimizer(clf: Any, total_steps: int) -> Any:
+    """``clf``'s optimizer, its learning rate scheduled over ``total_steps``."""
+    rate = clf.learning_rate
+    if clf.scale_lr_with_batch:
+        rate = rate * clf.batch_size / _REFERENCE_BATCH
+    rate = SCHEDULES[clf.lr_schedule](rate, max(total_steps, 1))
+    return OPTIMIZERS[clf.optimizer](rate, clf.weight_decay)
+
+
+def best_epoch(history: dict, monitor: str, has_validation: bool) -> int:
+    """The epoch to report: the last one, or the best on ``monitor`` with validation."""
+    n_epochs = len(history["loss"])
+    if not has_validation:
+        return n_epochs - 1
+    scores = np.asarray(history[monitor])
+    return int(np.argmax(scores) if monitor == "val_f1_macro" else np.argmin(scores))

@@ -9,7 +9,7 @@ labels and pickles the Keras model; this module adds scikit-learn conformance (t
 validation, feature-count checks, sparse rejection) and orchestrates the training procedure.
 
 The parts it orchestrates live beside it: the data feed in ``_feed.py``, the loss and
-optimizer tables and the network preparation in ``_training.py``, the callbacks and
+optimizer tables, the network preparation and the training run in ``_training.py``, the callbacks and
 learning-rate schedules in :mod:`skcharclf.callbacks`, the model file in
 :mod:`skcharclf.persistence`.
 
@@ -52,23 +52,19 @@ from ._tf import import_keras, limit_threads, pin_op_determinism_state
 from ._training import (
     LOSSES,
     OPTIMIZERS,
-    diverged_error,
     keras_callbacks,
     load_backbone_weights,
     set_backbone_trainable,
     set_output_bias,
+    train_network,
     unjudged_message,
 )
 from ._utils import draw_seed
 from .callbacks import (
     SCHEDULES,
-    CheckpointAveraging,
-    DivergenceGuard,
-    HistoryRecorder,
     OneCycleSchedule,
     TrainingDivergedError,
 )
-from .losses import MacroF1Score
 from .models import build_char_model, copy_network, set_normalization
 from .persistence import load_classifier, save_classifier
 
@@ -87,18 +83,11 @@ __all__ = ["KerasCharClassifier", "OneCycleSchedule", "TrainingDivergedError", "
 # Before scikeras's first fit: see pin_op_determinism_state.
 pin_op_determinism_state()
 
-_REFERENCE_BATCH = 64  # scale_lr_with_batch: learning_rate is the rate for this batch size
 _INITIAL_LOSS_SAMPLES = 1024  # training samples the loss before training is measured on
-# Compiling Keras's training step into a graph takes a few seconds, as long as ~10 eager steps
-# of a small network: fits this short run eagerly (tests, the first rungs of a search).
-_EAGER_STEPS = 8
 # epochs="auto": the full budget from this many training pixel values (4 images of 32x32);
 # below, toy-sized data (scikit-learn's test problems) trains proportionally fewer epochs.
 _AUTO_EPOCHS = 20
 _AUTO_EPOCHS_VALUES = 4096
-# A training loss this many times that of the untrained network (or ln C) has exploded: the
-# logits have grown without bound and the model is garbage even before the loss reaches NaN.
-_EXPLOSION_FACTOR = 100.0
 
 
 class KerasCharClassifier(ClassifierMixin, BaseWrapper):
@@ -639,7 +628,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
         with tensorflow_random_state(self._seed):
             codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
-            self._train_network(X, codes, weights, train_idx, val_idx, loss)
+            train_network(self, X, codes, weights, train_idx, val_idx, loss)
         self._diagnose_and_report()
         self._warn_if_unjudged()
         return self
@@ -717,77 +706,12 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.initial_loss_ = set_output_bias(self.model_, X, codes, weights, rows, loss, priors)
         return codes, loss
 
-    def _train_network(
-        self,
-        X: np.ndarray,
-        codes: np.ndarray,
-        weights: np.ndarray | None,
-        train_idx: np.ndarray,
-        val_idx: np.ndarray | None,
-        loss: Any,
-    ) -> None:
-        """Compile the prepared network and train it with the package's callbacks."""
-        train = batches(X, codes, weights, train_idx, self.batch_size, self._seed)
-        validation, val_codes = self._validation_batches(X, codes, val_idx)
-        validated = np.zeros(self.n_classes_, dtype=bool)
-        if val_codes is not None:
-            validated[val_codes] = True
-        self.unvalidated_classes_ = self.classes_[~validated]
-        self.epochs_ = self._resolve_epochs(train_idx.size * X.shape[1])
-        steps = self.epochs_ * math.ceil(train_idx.size / self.batch_size)
-        self.model_.compile(
-            optimizer=self._make_optimizer(steps),
-            loss=loss,
-            metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                MacroF1Score(self.n_classes_, name="f1_macro"),
-            ],
-            run_eagerly=steps <= _EAGER_STEPS,
-        )
-        limit = _EXPLOSION_FACTOR * max(self.initial_loss_, math.log(self.n_classes_))
-        recorder, guard = HistoryRecorder(), DivergenceGuard(limit)
-        own = [recorder, guard]
-        if self.checkpoint_averaging:
-            averaging = CheckpointAveraging(
-                self.checkpoint_averaging, self.checkpoint_selection, self.monitor
-            )
-            own.append(averaging)
-        self.model_.fit(
-            train,
-            epochs=self.epochs_,
-            validation_data=validation,
-            callbacks=[*own, *self._callbacks(validation is not None)],
-            verbose=self.verbose,
-            shuffle=False,
-        )
-        if guard.diverged is not None:
-            raise diverged_error(
-                guard.diverged,
-                recorder.history,
-                initial_loss=self.initial_loss_,
-                learning_rate=self.learning_rate,
-                diagnose=self._diagnose,
-            )
-        self.history_ = recorder.history
-        if self.checkpoint_averaging:
-            averaged = averaging.averaged_weights()
-            if averaged is not None:
-                self.model_.set_weights(averaged)
-        self.best_epoch_ = self._best_epoch(validation is not None)
-
     def _resolve_epochs(self, n_values: int) -> int:
         """``epochs``, or the budget of ``"auto"`` for ``n_values`` training pixel values."""
         if self.epochs != "auto":
             return int(self.epochs)
         share = n_values / _AUTO_EPOCHS_VALUES
         return max(1, min(_AUTO_EPOCHS, math.ceil(_AUTO_EPOCHS * share)))
-
-    def _make_optimizer(self, total_steps: int) -> Any:
-        rate = self.learning_rate
-        if self.scale_lr_with_batch:
-            rate = rate * self.batch_size / _REFERENCE_BATCH
-        rate = SCHEDULES[self.lr_schedule](rate, max(total_steps, 1))
-        return OPTIMIZERS[self.optimizer](rate, self.weight_decay)
 
     def _callbacks(self, has_validation: bool) -> list:
         """Keras's callbacks this fit needs (after the package's own): early stopping, plateau."""
@@ -812,13 +736,6 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             return None, None
         codes = self.target_encoder_.transform(checked[1]).astype(np.int32).ravel()
         return validation_batches(checked[0], codes), codes
-
-    def _best_epoch(self, has_validation: bool) -> int:
-        n_epochs = len(self.history_["loss"])
-        if not has_validation:
-            return n_epochs - 1
-        scores = np.asarray(self.history_[self.monitor])
-        return int(np.argmax(scores) if self.monitor == "val_f1_macro" else np.argmin(scores))
 
     def _diagnose(self, history: dict) -> list:
         from ._initial_loss import initial_loss_reference
