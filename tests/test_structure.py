@@ -1,4 +1,4 @@
-"""The package's shape: no private name crosses a module boundary.
+"""The package's shape: no private name crosses a module boundary, no module is too long.
 
 A private name another module needs belongs in a shared private module under a public name
 (``skcharclf._utils.draw_seed``, ``skcharclf._images.estimate_backgrounds``); private modules
@@ -90,6 +90,17 @@ def _private_imports(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_private_name_is_imported_across_modules(path):
     assert _private_imports(path) == []
+
+
+# A module longer than this holds more than one idea: split what it does not orchestrate into
+# the module that holds that machinery.
+MAX_MODULE_LINES = 900
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_longer_than_the_limit(path):
+    n_lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert n_lines <= MAX_MODULE_LINES, f"{path.name} has {n_lines} lines"
 
 
 def test_the_checks_see_private_imports(tmp_path, monkeypatch):
