@@ -101,17 +101,14 @@ def load_npz(
         target = None if target_key is None else _read_member(archive, target_key, path)
 
     if target is not None:
-        target = np.asarray(target)
-        if target.ndim != 1:
-            raise ValueError(
-                f"labels {target_key!r} in {os.fspath(path)!r} have shape {target.shape}; "
-                "expected a 1D array of class labels (for one-hot labels use argmax(axis=1))."
-            )
-        if len(target) != len(data):
-            raise ValueError(
-                f"{os.fspath(path)!r}: {data_key!r} holds {len(data)} images but "
-                f"{target_key!r} holds {len(target)} labels."
-            )
+        target = _check_labels(
+            target,
+            len(data),
+            images=f"{os.fspath(path)!r}: {data_key!r}",
+            labels=repr(target_key),
+            shape_of=f"labels {target_key!r} in {os.fspath(path)!r} have shape",
+            rule="expected a 1D array of class labels (for one-hot labels use argmax(axis=1)).",
+        )
     if return_X_y:
         return data, target
     return Bunch(
@@ -121,6 +118,24 @@ def load_npz(
         target_key=target_key,
         DESCR=f"{len(data)} images from {os.fspath(path)!r} (arrays {data_key!r}, {target_key!r}).",
     )
+
+
+def _check_labels(
+    target: object, n_images: int, *, images: str, labels: str, shape_of: str, rule: str
+) -> np.ndarray:
+    """``target`` as an array, checked to hold one label (a 1D array) per image.
+
+    ``images`` and ``labels`` name the two arrays in the count message; the shape message is
+    ``"<shape_of> <shape>; <rule>"``.
+    """
+    target = np.asarray(target)
+    if target.ndim != 1:
+        raise ValueError(f"{shape_of} {target.shape}; {rule}")
+    if len(target) != n_images:
+        raise ValueError(
+            f"{images} holds {n_images} images but {labels} holds {len(target)} labels."
+        )
+    return target
 
 
 def _pick_key(
@@ -237,17 +252,14 @@ def load_idx(
         )
     target = None
     if labels_path is not None:
-        target = _read_idx(labels_path)
-        if target.ndim != 1:
-            raise ValueError(
-                f"{os.fspath(labels_path)!r} holds an array of shape {target.shape}; an IDX "
-                "label file must be 1D."
-            )
-        if len(target) != len(images):
-            raise ValueError(
-                f"{os.fspath(images_path)!r} holds {len(images)} images but "
-                f"{os.fspath(labels_path)!r} holds {len(target)} labels."
-            )
+        target = _check_labels(
+            _read_idx(labels_path),
+            len(images),
+            images=repr(os.fspath(images_path)),
+            labels=repr(os.fspath(labels_path)),
+            shape_of=f"{os.fspath(labels_path)!r} holds an array of shape",
+            rule="an IDX label file must be 1D.",
+        )
     if return_X_y:
         return images, target
     return Bunch(
