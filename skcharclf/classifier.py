@@ -9,8 +9,8 @@ labels and pickles the Keras model; this module adds scikit-learn conformance (t
 validation, feature-count checks, sparse rejection) and orchestrates the training procedure.
 
 The parts it orchestrates live beside it: the data feed in ``_feed.py``, the loss and
-optimizer tables, the network preparation and the training run in ``_training.py``, the callbacks and
-learning-rate schedules in :mod:`skcharclf.callbacks`, the model file in
+optimizer tables, the network preparation and the training run in ``_training.py``, the
+callbacks and learning-rate schedules in :mod:`skcharclf.callbacks`, the model file in
 :mod:`skcharclf.persistence`.
 
 scikeras is no longer maintained (announced July 2025). It is pinned exactly, and this is the
