@@ -160,15 +160,11 @@ def load_digit_chars(
         rare_classes=np.array(sorted(rare), dtype=np.int64),
         DESCR=_digit_chars_descr(train["target"], rare, rare_ratio, kinds, noise_level),
     )
+    test = None
     if test_size_per_class is not None:
         test_items = [(source, 0) for source in sorted(test_sources)]
         test = _render_items(digits.images, digits.target, test_items, kinds, noise_level, seed)
-        bunch.update({f"{key}_test": value for key, value in test.items()})
-    if return_X_y:
-        if test_size_per_class is None:
-            return bunch.data, bunch.target
-        return bunch.data, bunch.data_test, bunch.target, bunch.target_test
-    return bunch
+    return scan.loader_result(bunch, test, return_X_y)
 
 
 

@@ -218,17 +218,13 @@ sample_index_test
             train["target"], n_classes, ratio, light_on_dark, kinds, noise_level
         ),
     )
+    test = None
     if test_size_per_class is not None:
         test_counts = np.full(n_classes, test_size_per_class)
         test = _render_font_items(
             test_counts, _STREAM_FONT_TEST, light_on_dark, kinds, noise_level, seed
         )
-        bunch.update({f"{key}_test": value for key, value in test.items()})
-    if return_X_y:
-        if test_size_per_class is None:
-            return bunch.data, bunch.target
-        return bunch.data, bunch.data_test, bunch.target, bunch.target_test
-    return bunch
+    return scan.loader_result(bunch, test, return_X_y)
 
 
 def _long_tail_counts(n_samples: int, n_classes: int, ratio: float) -> np.ndarray:

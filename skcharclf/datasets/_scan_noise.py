@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import cv2
 import numpy as np
+from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval
 
 from skcharclf._utils import draw_seed
@@ -48,6 +49,20 @@ def base_seed(random_state: int | np.random.RandomState | None) -> int:
     if isinstance(random_state, Integral):
         return int(random_state) % 2**63
     return draw_seed(random_state)
+
+
+def loader_result(
+    bunch: Bunch, test: dict[str, object] | None, return_X_y: bool
+) -> Bunch | tuple:
+    """What a built-in loader returns: ``bunch`` with the balanced ``test`` set (or None) added
+    as ``<key>_test``, or the arrays ``return_X_y`` asks for."""
+    if test is not None:
+        bunch.update({f"{key}_test": value for key, value in test.items()})
+    if not return_X_y:
+        return bunch
+    if test is None:
+        return bunch.data, bunch.target
+    return bunch.data, bunch.data_test, bunch.target, bunch.target_test
 
 
 def image_rng(seed: int, stream: int, source: int = 0, variant: int = 0) -> np.random.Generator:
