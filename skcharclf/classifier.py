@@ -34,6 +34,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._archive import MAX_MODEL_BYTES
 from ._atomic import restore_on_failure
+from ._bounds import (
+    MAX_BATCH_SIZE,
+    MAX_BLOCKS_PER_STAGE,
+    MAX_CHECKPOINTS,
+    MAX_EPOCHS,
+    MAX_FILTERS,
+    MAX_IMAGE_SIDE,
+    MAX_STAGES,
+    MAX_THREADS,
+    IntTuple,
+)
 from ._feed import (
     PREDICT_BATCH,
     batches,
@@ -109,7 +120,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         by :class:`~skcharclf.RareClassAugmenter`), else infers a square image when the
         number of features is a perfect square and a one-row image ``(1, n_features)``
         otherwise, so plain tabular data also works. A tuple that contradicts the geometry
-        ``X`` carries is an error naming both steps.
+        ``X`` carries is an error naming both steps. A tuple has at most 1024 pixels per side
+        (like :class:`~skcharclf.ImageResizer`'s ``size``).
     architecture : {"resnet", "cnn"} or callable, default="resnet"
         ``"resnet"``: stem convolution, then stages of residual blocks ("block A":
         conv-ReLU-conv plus an identity or 1x1 projection shortcut), halving the resolution
@@ -117,9 +129,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         ``architecture((H, W, 1))`` and must return a :class:`keras.Model` body mapping images
         to feature maps or vectors (see :func:`skcharclf.models.build_char_model`).
     filters : tuple of int, default=(24, 48, 96)
-        Filters of each stage; its length is the number of stages.
+        Filters of each stage; its length is the number of stages. At most 8 stages of at
+        most 1024 filters each (ResNet-50 stops at 512 per convolution).
     blocks_per_stage : int, default=1
-        Residual (or plain) blocks per stage.
+        Residual (or plain) blocks per stage, at most 64 (ResNet-152 has 36 in a stage).
     head : {"gap", "flatten"}, default="gap"
         Global average pooling (few parameters) or flattening (many) before the
         ``Dense(n_classes)`` output layer.
@@ -179,14 +192,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Decoupled weight decay of the optimizer (all three optimizers; with ``"adamw"`` and 0
         it is plain Adam).
     batch_size : int, default=64
-        Samples per gradient update.
+        Samples per gradient update, at most 65536.
     epochs : int or "auto", default="auto"
         Passes over the training data (at most, with early stopping). ``"auto"`` is 20
         epochs, the budget sized for real image sets, scaled down in proportion on a toy-sized
         training set of fewer than 4,096 values (pixels times samples: fewer than 4 images of
         32x32 or 64 of 8x8, scikit-learn's small test problems), with at least one epoch, so
         a default fit on a handful of samples costs a second, not a minute. The epochs run
-        are ``epochs_``.
+        are ``epochs_``. An int is at most 1,000,000.
     scale_lr_with_batch : bool, default=False
         Scale the learning rate linearly with the batch size (``learning_rate * batch_size /
         64``): double the batch, double the rate.
@@ -194,7 +207,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Stop when the monitored validation score has not improved for ``patience`` epochs and
         restore the weights of the best epoch.
     patience : int, default=5
-        Epochs without improvement before early stopping.
+        Epochs without improvement before early stopping, at most 1,000,000.
     validation_fraction : float in [0, 1), default=0.1
         Fraction of the training data held out (stratified) as the validation set when one
         is needed (``early_stopping=True`` or ``checkpoint_selection="best"``) and
@@ -222,7 +235,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     checkpoint_averaging : int, optional
         Average the weights of ``k`` epochs into the final model: the last ``k``, or the ``k``
         best by the validation score (``checkpoint_selection``). Replaces the weights early
-        stopping restores.
+        stopping restores. At most 1000 (each averaged epoch keeps a copy of the weights).
     checkpoint_selection : {"last", "best"}, default="last"
         Which epochs ``checkpoint_averaging`` averages.
     warm_start : bool, default=False
@@ -239,7 +252,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         the procedure's "no trainable layers" constraint.
     n_threads : int, optional
         Limit TensorFlow's thread pools (for parallel workers; only effective before
-        TensorFlow's first operation in the process).
+        TensorFlow's first operation in the process), at most 1024.
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, the shuffling, the validation split, dropout and
         augmentation. With an int, two fits on a CPU give identical predictions.
@@ -330,10 +343,15 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     """
 
     _parameter_constraints: dict = {
-        "image_shape": [StrOptions({"auto"}), tuple, list],
+        "image_shape": [
+            StrOptions({"auto"}),
+            IntTuple(low=1, high=MAX_IMAGE_SIDE, min_len=2, max_len=2, example=(32, 32)),
+        ],
         "architecture": [StrOptions({"resnet", "cnn"}), callable],
-        "filters": [tuple, list],
-        "blocks_per_stage": [Interval(Integral, 1, None, closed="left")],
+        "filters": [
+            IntTuple(low=1, high=MAX_FILTERS, min_len=0, max_len=MAX_STAGES, example=(24, 48, 96))
+        ],
+        "blocks_per_stage": [Interval(Integral, 1, MAX_BLOCKS_PER_STAGE, closed="both")],
         "head": [StrOptions({"gap", "flatten"})],
         "batch_norm": [StrOptions({"none", "frozen", "trainable"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -356,22 +374,22 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(SCHEDULES))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 1, MAX_BATCH_SIZE, closed="both")],
+        "epochs": [Interval(Integral, 1, MAX_EPOCHS, closed="both"), StrOptions({"auto"})],
         "scale_lr_with_batch": ["boolean"],
         "early_stopping": ["boolean"],
-        "patience": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, MAX_EPOCHS, closed="both")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "validation_data": [None, tuple, list],
         "monitor": [StrOptions({"val_loss", "val_f1_macro"})],
         "online_augmentation": [None, StrOptions({"light", "default"})],
         "normalization": [StrOptions({"scale", "center", "standardize"})],
-        "checkpoint_averaging": [None, Interval(Integral, 1, None, closed="left")],
+        "checkpoint_averaging": [None, Interval(Integral, 1, MAX_CHECKPOINTS, closed="both")],
         "checkpoint_selection": [StrOptions({"last", "best"})],
         "warm_start": ["boolean"],
         "backbone_weights": [None, str, os.PathLike],
         "freeze_backbone": ["boolean"],
-        "n_threads": [None, Interval(Integral, 1, None, closed="left")],
+        "n_threads": [None, Interval(Integral, 1, MAX_THREADS, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -873,7 +891,9 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     ValueError
         If the file is not a regular file, is damaged or exceeds a limit, holds metadata
         that this skcharclf cannot use (such as a parameter from a newer skcharclf: the
-        message names it and both versions), or a network that Keras cannot rebuild.
+        message names it and both versions, or one above its upper bound), a network
+        configuration with oversized layers (refused, naming the layer and the value,
+        before Keras builds anything), or a network that Keras cannot rebuild.
 
     Examples
     --------

@@ -1,5 +1,6 @@
 """Tests of RareClassAugmenter: conformance, sampling_strategy, pipelines, transforms, errors."""
 
+import tracemalloc
 from collections import Counter
 
 import cv2
@@ -196,6 +197,32 @@ def test_shrinking_a_class_is_an_error(data):
     X, y = data
     with pytest.raises(ValueError, match="should be greater or equal to the original"):
         _augmenter(sampling_strategy={0: 10}).fit_resample(X, y)
+
+
+def test_a_huge_sampling_strategy_is_refused_before_allocating(data):
+    X, y = data  # 64 pixels per image: 2**24 new images are 2**30 pixels, 2**24 + 1 too many
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"sampling_strategy asks for 16,777,218 new images"):
+            _augmenter(sampling_strategy={3: 2**24 + 5}).fit_resample(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"image_shape": (8, 2048)}, "image_shape"),
+        ({"image_shape": (0, 8)}, "image_shape"),
+        ({"n_jobs": 10**6}, "n_jobs"),
+    ],
+)
+def test_parameters_beyond_their_bounds_are_refused(data, params, name):
+    X, y = data
+    with pytest.raises(ValueError, match=f"The '{name}' parameter of RareClassAugmenter"):
+        RareClassAugmenter(**params).fit_resample(X, y)
 
 
 def test_image_shape_mismatch_says_what_to_set(data):

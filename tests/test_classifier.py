@@ -886,6 +886,17 @@ def test_validation_data_with_an_unseen_label():
         ({"filters": ()}, "filters must be a non-empty tuple"),
         ({"head": "max"}, "'head' parameter"),
         ({"learning_rate": 0.0}, "'learning_rate' parameter"),
+        # Upper bounds on what sizes memory or time (also checked on a loaded file).
+        ({"filters": (8, 4096)}, r"'filters' parameter .* integers in \[1, 1024\]"),
+        ({"filters": (4,) * 9}, r"'filters' parameter .* a tuple of 0 to 8 integers"),
+        ({"filters": (0,)}, "'filters' parameter"),
+        ({"image_shape": (1, 2048)}, r"'image_shape' parameter .* in \[1, 1024\]"),
+        ({"blocks_per_stage": 65}, "'blocks_per_stage' parameter"),
+        ({"batch_size": 2**16 + 1}, "'batch_size' parameter"),
+        ({"epochs": 10**6 + 1}, "'epochs' parameter"),
+        ({"patience": 10**6 + 1}, "'patience' parameter"),
+        ({"checkpoint_averaging": 1001}, "'checkpoint_averaging' parameter"),
+        ({"n_threads": 1025}, "'n_threads' parameter"),
     ],
 )
 def test_invalid_parameters(params, match):
