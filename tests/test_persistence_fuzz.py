@@ -398,6 +398,89 @@ def test_keras_failure_is_one_clear_sentence(model_file, tmp_path):
     assert "keras.src" not in message
 
 
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"filters": {"tuple": [4, 100000]}}, "The 'filters' parameter of KerasCharClassifier"),
+        ({"filters": {"tuple": [4] * 9}}, "a tuple of 0 to 8 integers in [1, 1024]"),
+        ({"image_shape": {"tuple": [30000, 30000]}}, "The 'image_shape' parameter"),
+        ({"batch_size": 10**9}, "The 'batch_size' parameter of KerasCharClassifier"),
+        ({"blocks_per_stage": 10**6}, "The 'blocks_per_stage' parameter"),
+        ({"checkpoint_averaging": 10**6}, "The 'checkpoint_averaging' parameter"),
+        ({"epochs": 10**12}, "The 'epochs' parameter"),
+    ],
+)
+def test_oversized_saved_parameters_fail_at_load(model_file, tmp_path, params, reason):
+    """The saved parameters meet the constructor's upper bounds (a refit would allocate them)."""
+    edit = _inner_metadata(lambda metadata: metadata["params"].update(params))
+    path = _tampered(model_file[0], tmp_path / "big.skc", keras=edit)
+    error, _, _ = _bounded(lambda: load_pipeline(path))
+    assert isinstance(error, ValueError), error
+    message = str(error)
+    assert message.startswith(f"{str(path)!r} is not a skcharclf model file"), message
+    assert "damaged metadata: " in message and reason in message, message
+
+
+def _layer(config, name):
+    """The configuration of the layer called ``name`` in a Keras model configuration."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            layer_config = node.get("config")
+            if isinstance(layer_config, dict) and layer_config.get("name") == name:
+                return layer_config
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize(
+    ("layer", "edit", "reason"),
+    [
+        ("logits", {"units": 10**9}, "layer 'logits' of the network configuration has "
+         "units=1000000000; at most 1048576 is allowed"),
+        ("stem_conv", {"filters": 2**40}, "layer 'stem_conv' of the network configuration has "
+         "filters=1099511627776"),
+        ("stem_conv", {"kernel_size": [3, 100000]}, "has kernel_size=100000; at most 1024"),
+        ("pixels", {"batch_shape": [None, 10**7]}, "layer 'pixels' of the network configuration "
+         "has batch_shape=10000000"),
+        # Each size within its bound, the product not: 5 * 2**20 parameters (and the other
+        # layers' 336), more than half the bytes left of max_bytes=2**23.
+        ("logits", {"units": 2**20}, "asks for about 5,243,216 parameters by layer 'logits'; "
+         "at most"),
+    ],
+)
+def test_oversized_network_configuration_is_refused_before_keras_builds_it(
+    model_file, tmp_path, layer, edit, reason
+):
+    # Keras would allocate these layers (gigabytes for units=10**9) before reading a weight.
+    def grow(config):
+        _layer(config, layer).update(edit)
+
+    keras = {"config.json": lambda content: _edit_json(content, grow)}
+    path = _tampered(model_file[0], tmp_path / "huge.skc", keras=keras)
+    error, _, _ = _bounded(lambda: load_pipeline(path, max_bytes=2**23))
+    assert isinstance(error, ValueError), error
+    message = str(error)
+    assert message.startswith(f"{str(path)!r} is not a skcharclf model file"), message
+    assert reason in message, message
+    assert "keras.src" not in message
+
+
+def test_network_size_estimate_is_exact_on_the_package_networks(model_file):
+    """The parameter estimate equals Keras's count on a real network, so the cap is tight."""
+    from skcharclf.persistence import _check_network_config
+
+    network = model_file[1].named_steps["clf"].model_
+    config = json.loads(json.dumps({"config": network.get_config(), "class_name": "Functional"}))
+    n_weights = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
+    _check_network_config(config, max_params=n_weights)
+    with pytest.raises(ValueError, match=f"about {n_weights:,} parameters"):
+        _check_network_config(config, max_params=n_weights - 1)
+
+
 # -- the fuzz test -----------------------------------------------------------------------------
 
 _STRANGE_VALUES = [
