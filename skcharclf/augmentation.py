@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._bounds import MAX_IMAGE_SIDE, MAX_THREADS, IntTuple
+from ._bounds import IMAGE_SHAPE, MAX_THREADS
 from ._images import FlatImages, estimate_backgrounds, image_geometry, resolve_geometry
 from ._warp import CV_MAX_SIDE, Scratch, warp, warp_order
 
@@ -228,10 +228,7 @@ default="default"
     _parameter_constraints: dict = {
         **BaseOverSampler._parameter_constraints,
         "transforms": [StrOptions(set(_PRESETS)), list, tuple],
-        "image_shape": [
-            StrOptions({"auto"}),
-            IntTuple(low=1, high=MAX_IMAGE_SIDE, min_len=2, max_len=2, example=(32, 32)),
-        ],
+        "image_shape": [StrOptions({"auto"}), IMAGE_SHAPE],
         "n_jobs": [Interval(numbers.Integral, -MAX_THREADS, MAX_THREADS, closed="both"), None],
     }
 

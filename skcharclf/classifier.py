@@ -32,19 +32,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _bounds as bounds
 from ._archive import MAX_MODEL_BYTES
 from ._atomic import restore_on_failure
-from ._bounds import (
-    MAX_BATCH_SIZE,
-    MAX_BLOCKS_PER_STAGE,
-    MAX_CHECKPOINTS,
-    MAX_EPOCHS,
-    MAX_FILTERS,
-    MAX_IMAGE_SIDE,
-    MAX_STAGES,
-    MAX_THREADS,
-    IntTuple,
-)
 from ._feed import (
     PREDICT_BATCH,
     batches,
@@ -343,15 +333,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     """
 
     _parameter_constraints: dict = {
-        "image_shape": [
-            StrOptions({"auto"}),
-            IntTuple(low=1, high=MAX_IMAGE_SIDE, min_len=2, max_len=2, example=(32, 32)),
-        ],
+        "image_shape": [StrOptions({"auto"}), bounds.IMAGE_SHAPE],
         "architecture": [StrOptions({"resnet", "cnn"}), callable],
-        "filters": [
-            IntTuple(low=1, high=MAX_FILTERS, min_len=0, max_len=MAX_STAGES, example=(24, 48, 96))
-        ],
-        "blocks_per_stage": [Interval(Integral, 1, MAX_BLOCKS_PER_STAGE, closed="both")],
+        "filters": [bounds.FILTERS],
+        "blocks_per_stage": [Interval(Integral, 1, bounds.MAX_BLOCKS_PER_STAGE, closed="both")],
         "head": [StrOptions({"gap", "flatten"})],
         "batch_norm": [StrOptions({"none", "frozen", "trainable"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -374,22 +359,25 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(SCHEDULES))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, MAX_BATCH_SIZE, closed="both")],
-        "epochs": [Interval(Integral, 1, MAX_EPOCHS, closed="both"), StrOptions({"auto"})],
+        "batch_size": [Interval(Integral, 1, bounds.MAX_BATCH_SIZE, closed="both")],
+        "epochs": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both"), StrOptions({"auto"})],
         "scale_lr_with_batch": ["boolean"],
         "early_stopping": ["boolean"],
-        "patience": [Interval(Integral, 1, MAX_EPOCHS, closed="both")],
+        "patience": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "validation_data": [None, tuple, list],
         "monitor": [StrOptions({"val_loss", "val_f1_macro"})],
         "online_augmentation": [None, StrOptions({"light", "default"})],
         "normalization": [StrOptions({"scale", "center", "standardize"})],
-        "checkpoint_averaging": [None, Interval(Integral, 1, MAX_CHECKPOINTS, closed="both")],
+        "checkpoint_averaging": [
+            None,
+            Interval(Integral, 1, bounds.MAX_CHECKPOINTS, closed="both"),
+        ],
         "checkpoint_selection": [StrOptions({"last", "best"})],
         "warm_start": ["boolean"],
         "backbone_weights": [None, str, os.PathLike],
         "freeze_backbone": ["boolean"],
-        "n_threads": [None, Interval(Integral, 1, MAX_THREADS, closed="both")],
+        "n_threads": [None, Interval(Integral, 1, bounds.MAX_THREADS, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }

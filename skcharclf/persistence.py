@@ -56,6 +56,7 @@ from ._archive import (
     short_text,
     verify_members,
 )
+from ._bounds import check_network_config
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
 
@@ -649,7 +650,7 @@ def load_classifier(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES
     try:
         # The weights are in the file, at most max_bytes: 4 bytes per float32 parameter,
         # with a factor 2 to spare for the estimate.
-        _check_network_config(network, max_params=max_bytes // 2)
+        check_network_config(network, max_params=max_bytes // 2)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     if not isinstance(metadata, dict) or metadata.get("format") != CLASSIFIER_FORMAT:
@@ -819,107 +820,8 @@ def _keras_reason(exc: BaseException) -> str:
     return short_text(sentence, 200)
 
 
+_NETWORK_CONFIG = "config.json"  # the network configuration inside a .keras file
+
+
 def _brief(value: Any) -> str:
     return short_text(repr(value))
-
-
-# Bounds on a saved network's configuration, checked before Keras builds (and allocates) any
-# layer: a configuration edited by hand could otherwise ask for a Dense layer of a billion
-# units. The package's networks stay far below them (units: the number of classes; filters at
-# most 1024; kernels of 3; an input of at most 1024 x 1024 pixels).
-_NETWORK_CONFIG = "config.json"
-_MAX_LAYER_SIZE = 2**20  # units, filters, input_dim, output_dim; each dim of a shape
-_MAX_WINDOW = 1024  # each entry of kernel_size, pool_size, strides, dilation_rate, size
-_SIZE_KEYS = frozenset({"units", "filters", "input_dim", "output_dim", "depth_multiplier"})
-_WINDOW_KEYS = frozenset({"kernel_size", "pool_size", "strides", "dilation_rate", "size"})
-_SHAPE_KEYS = frozenset({"shape", "batch_shape", "batch_input_shape", "target_shape"})
-
-
-def _entries(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _check_network_config(config: Any, max_params: int) -> None:
-    """Refuse a Keras configuration that would build oversized layers.
-
-    Walks every layer (nested models included) in the order the configuration lists them,
-    checks each size under the keys above against its bound, and adds up an estimate of the
-    parameters (kernel sizes times input and output channels, plus biases; the input of each
-    layer taken from the shapes of the tensors Keras records, else from the layer before).
-
-    Raises
-    ------
-    ValueError
-        Naming the layer, the key and the value, or the estimated number of parameters.
-    """
-    state = {"spatial": 1, "channels": 1, "params": 0}
-
-    def number(value: Any, layer: str, key: str, bound: int) -> int:
-        if value is None:
-            return 1
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= bound:
-            raise ValueError(
-                f"layer {layer} of the network configuration has {key}={_brief(value)}; at most "
-                f"{bound} is allowed"
-            )
-        return max(value, 1)
-
-    def visit(node: Any) -> None:
-        if isinstance(node, list):
-            for item in node:
-                visit(item)
-            return
-        if not isinstance(node, dict):
-            return
-        for value in node.values():  # first the input tensors, whose shapes Keras records
-            visit(value)
-        layer_config = node.get("config")
-        if isinstance(node.get("class_name"), str) and isinstance(layer_config, dict):
-            layer(node["class_name"], layer_config)
-
-    def layer(kind: str, config: dict) -> None:
-        name = _brief(config.get("name", kind))
-        sizes: dict[str, int] = {}
-        for key, value in config.items():
-            if key in _SIZE_KEYS:
-                sizes[key] = number(value, name, key, _MAX_LAYER_SIZE)
-            elif key in _WINDOW_KEYS:
-                product = 1
-                for entry in _entries(value):
-                    product *= number(entry, name, key, _MAX_WINDOW)
-                sizes[key] = product
-            elif key in _SHAPE_KEYS and isinstance(value, (list, tuple)):
-                dims = [number(entry, name, key, _MAX_LAYER_SIZE) for entry in value]
-                if key in ("batch_shape", "batch_input_shape"):
-                    dims = dims[1:]
-                if dims:
-                    state["spatial"] = math.prod(dims[:-1])
-                    state["channels"] = dims[-1]
-        spatial, channels = state["spatial"], state["channels"]
-        if "filters" in sizes:
-            state["params"] += (channels * sizes.get("kernel_size", 1) + 1) * sizes["filters"]
-            state["channels"] = sizes["filters"]
-            if "Transpose" in kind:
-                state["spatial"] = spatial * sizes.get("strides", 1)
-        elif "depth_multiplier" in sizes:
-            state["params"] += channels * sizes["depth_multiplier"] * sizes.get("kernel_size", 1)
-            state["channels"] = channels * sizes["depth_multiplier"]
-        elif "units" in sizes:
-            state["params"] += (channels + 1) * sizes["units"]
-            state["channels"] = sizes["units"]
-        elif "output_dim" in sizes:
-            state["params"] += sizes.get("input_dim", 1) * sizes["output_dim"]
-            state["channels"] = sizes["output_dim"]
-        elif kind == "Flatten":
-            state["spatial"], state["channels"] = 1, spatial * channels
-        elif kind.startswith("Global"):
-            state["spatial"] = 1
-        elif kind.startswith("UpSampling"):
-            state["spatial"] = spatial * sizes.get("size", 1)
-        if state["params"] > max_params:
-            raise ValueError(
-                f"the network configuration asks for about {state['params']:,} parameters by "
-                f"layer {name}; at most {max_params:,} are allowed"
-            )
-
-    visit(config)

@@ -471,14 +471,14 @@ def test_oversized_network_configuration_is_refused_before_keras_builds_it(
 
 def test_network_size_estimate_is_exact_on_the_package_networks(model_file):
     """The parameter estimate equals Keras's count on a real network, so the cap is tight."""
-    from skcharclf.persistence import _check_network_config
+    from skcharclf._bounds import check_network_config
 
     network = model_file[1].named_steps["clf"].model_
     config = json.loads(json.dumps({"config": network.get_config(), "class_name": "Functional"}))
     n_weights = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
-    _check_network_config(config, max_params=n_weights)
+    check_network_config(config, max_params=n_weights)
     with pytest.raises(ValueError, match=f"about {n_weights:,} parameters"):
-        _check_network_config(config, max_params=n_weights - 1)
+        check_network_config(config, max_params=n_weights - 1)
 
 
 # -- the fuzz test -----------------------------------------------------------------------------
