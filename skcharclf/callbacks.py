@@ -85,6 +85,7 @@ class HistoryRecorder(keras.callbacks.Callback):
         self.history: dict[str, list[float]] = {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Append the epoch's logs and the optimizer's learning rate to ``history``."""
         record = {key: float(value) for key, value in (logs or {}).items()}
         record.setdefault(
             "learning_rate",
@@ -133,15 +134,18 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Note the epoch, to report where a divergence happened."""
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Stop training when the batch loss is not finite or exceeds ``loss_limit``."""
         loss = float(logs["loss"])
         if not math.isfinite(loss) or loss > self.loss_limit:
             self.diverged = Divergence(self._epoch + 1, batch + 1, "loss", loss)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Stop training when the epoch's ``loss`` or ``val_loss`` is not finite."""
         if self.diverged is not None:
             return
         for key in ("loss", "val_loss"):
@@ -180,9 +184,11 @@ class CheckpointAveraging(keras.callbacks.Callback):
         self._epoch = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Note the epoch, to rank checkpoints of equal score by it."""
         self._epoch = epoch
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Keep a copy of the weights (unless training was stopped in this epoch)."""
         if self.model.stop_training:
             return
         self._store({key: float(value) for key, value in (logs or {}).items()})
