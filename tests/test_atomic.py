@@ -18,7 +18,7 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
-from _data import BAR_SHAPE, bar_chars
+from _data import BAR_SHAPE, TINY_CLASSIFIER, bar_chars
 from imblearn.pipeline import Pipeline
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
@@ -38,14 +38,7 @@ keras = import_keras()
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 SHAPE = BAR_SHAPE
-TINY = {
-    "image_shape": SHAPE,
-    "filters": (4,),
-    "epochs": 1,
-    "batch_size": 32,
-    "online_augmentation": None,
-    "random_state": 0,
-}
+TINY = {**TINY_CLASSIFIER, "epochs": 1}
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pytest
-from _data import BAR_SHAPE, bar_chars
+from _data import BAR_SHAPE, TINY_CLASSIFIER, bar_chars
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -34,14 +34,7 @@ keras = import_keras()
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 SHAPE = BAR_SHAPE
-TINY = {
-    "image_shape": SHAPE,
-    "filters": (4,),
-    "epochs": 2,
-    "batch_size": 32,
-    "online_augmentation": None,
-    "random_state": 0,
-}
+TINY = TINY_CLASSIFIER
 
 
 def _chars(n_per_class=(40, 20, 10), seed=0, labels=(0, 1, 2)):
