@@ -177,6 +177,114 @@ def batches(
     return data.map(gather).with_options(options)
 
 
+#: ``class_sampling`` name -> the power ``q`` of the class sizes the classes are drawn in
+#: proportion to (``n_c ** q``): the data's own frequencies, their square root, all equal.
+SAMPLING_POWERS: dict[str, float] = {"natural": 1.0, "sqrt": 0.5, "balanced": 0.0}
+
+
+def sampling_probabilities(codes: np.ndarray, rows: np.ndarray, power: float) -> np.ndarray | None:
+    """Per-row probabilities of ``rows`` that draw class ``c`` in proportion to ``n_c ** power``.
+
+    Every row of a class is equally likely. None for ``power == 1`` (the natural frequencies:
+    each epoch is then a permutation of ``rows``, every row seen once).
+    """
+    if power == 1.0:
+        return None
+    counts = np.bincount(codes[rows]).astype(np.float64)
+    present = counts > 0
+    mass = np.zeros_like(counts)
+    mass[present] = counts[present] ** power
+    mass /= mass.sum()
+    per_row = np.zeros_like(counts)
+    per_row[present] = mass[present] / counts[present]
+    probabilities = per_row[codes[rows]]
+    return probabilities / probabilities.sum()
+
+
+def class_frequencies(
+    codes: np.ndarray,
+    weights: np.ndarray | None,
+    rows: np.ndarray,
+    n_classes: int,
+    power: float = 1.0,
+) -> np.ndarray:
+    """Class frequencies of ``rows`` as the loss sees them: weighted by ``weights`` and drawn
+    with :func:`sampling_probabilities` of ``power``."""
+    counts = np.bincount(codes[rows], minlength=n_classes).astype(np.float64)
+    mass = np.bincount(
+        codes[rows], weights=None if weights is None else weights[rows], minlength=n_classes
+    ).astype(np.float64)
+    if power != 1.0:
+        present = counts > 0
+        mass[present] *= counts[present] ** (power - 1.0)
+    return mass / mass.sum()
+
+
+def epoch_order(
+    rows: np.ndarray, seed: int, epoch: int, probabilities: np.ndarray | None
+) -> np.ndarray:
+    """The rows of training epoch ``epoch``, a pure function of ``(seed, epoch)``.
+
+    A permutation of ``rows`` (``probabilities`` None), or ``rows.size`` rows drawn with
+    replacement with ``probabilities``. Epoch ``k`` of a fit resumed at ``k`` is therefore the
+    same as epoch ``k`` of an uninterrupted fit.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    if probabilities is None:
+        return rng.permutation(rows)
+    return rng.choice(rows, size=rows.size, replace=True, p=probabilities)
+
+
+def training_batches(
+    X: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    rows: np.ndarray,
+    batch_size: int,
+    seed: int,
+    *,
+    epochs: int,
+    first_epoch: int = 0,
+    probabilities: np.ndarray | None = None,
+) -> tuple[Any, int]:
+    """The training batches of epochs ``first_epoch`` to ``epochs - 1`` as one ``tf.data``
+    pipeline, and the number of batches per epoch.
+
+    Each epoch's rows come from :func:`epoch_order` (so they depend on the seed and the epoch
+    number only), cut into batches of ``batch_size`` (the last one smaller); each batch is
+    gathered from the NumPy arrays when it is needed. Pass the number of batches to Keras as
+    ``steps_per_epoch`` and ``first_epoch`` as ``initial_epoch``.
+    """
+    import tensorflow as tf
+
+    steps = math.ceil(rows.size / batch_size)
+    arrays = [a for a in (X, y, w) if a is not None]
+    dtypes = [tf.as_dtype(a.dtype) for a in arrays]
+
+    def order(epoch: np.ndarray) -> np.ndarray:
+        return epoch_order(rows, seed, int(epoch), probabilities).astype(np.int64)
+
+    def one_epoch(epoch: Any) -> Any:
+        index = tf.numpy_function(order, [epoch], tf.int64, stateful=False)
+        index.set_shape((rows.size,))
+        return tf.data.Dataset.from_tensor_slices(index).batch(batch_size)
+
+    def take(index: np.ndarray) -> list[np.ndarray]:
+        return [a[index] for a in arrays]
+
+    def gather(index: Any) -> Any:
+        parts = tf.numpy_function(take, [index], dtypes, stateful=False)
+        for part, array in zip(parts, arrays, strict=True):
+            part.set_shape((None, *array.shape[1:]))
+        return tuple(parts)
+
+    data = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    data = data.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * steps))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # see batches()
+    return data.map(gather).with_options(options), steps
+
+
 def checked_validation_data(
     validation_data: Any, classes: np.ndarray, validate: Callable[[Any, Any], tuple]
 ) -> tuple[np.ndarray, np.ndarray] | None:

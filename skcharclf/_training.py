@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._feed import batches
+from ._feed import SAMPLING_POWERS, sampling_probabilities, training_batches
 from ._format import labels_text
 from ._tf import import_keras
 from .callbacks import SCHEDULES, CheckpointAveraging, DivergenceGuard, HistoryRecorder
@@ -276,6 +276,33 @@ _EXPLOSION_FACTOR = 100.0
 _REFERENCE_BATCH = 64  # scale_lr_with_batch: learning_rate is the rate for this batch size
 
 
+# epochs="auto" (see resolve_epochs): the budget in optimizer steps.
+AUTO_EPOCHS = 20  # passes over a data set of medium size ...
+AUTO_MIN_STEPS = 1500  # ... but at least this many steps (small data needs many passes)
+AUTO_MAX_STEPS = 6000  # ... and at most this many (large data: each pass teaches a lot)
+AUTO_MAX_EPOCHS = 100
+# Below this many training pixel values (64 images of 32x32) the data is a toy problem
+# (scikit-learn's checks, doctests): the budget shrinks in proportion.
+AUTO_FULL_VALUES = 65536
+
+
+def resolve_epochs(epochs: int | str, steps_per_epoch: int, n_values: int) -> int:
+    """``epochs``, or the budget of ``"auto"`` for ``steps_per_epoch`` batches of
+    ``n_values`` training pixel values in all.
+
+    ``"auto"`` trains :data:`AUTO_EPOCHS` epochs, stretched to at least
+    :data:`AUTO_MIN_STEPS` optimizer steps and cut to at most :data:`AUTO_MAX_STEPS` (whole
+    epochs, at most :data:`AUTO_MAX_EPOCHS`, at least one); on fewer than
+    :data:`AUTO_FULL_VALUES` pixel values, proportionally fewer epochs.
+    """
+    if epochs != "auto":
+        return int(epochs)
+    target = min(max(AUTO_EPOCHS * steps_per_epoch, AUTO_MIN_STEPS), AUTO_MAX_STEPS)
+    budget = min(AUTO_MAX_EPOCHS, max(1, round(target / steps_per_epoch)))
+    share = min(1.0, n_values / AUTO_FULL_VALUES)
+    return max(1, math.ceil(budget * share))
+
+
 def train_network(
     clf: Any,
     X: np.ndarray,
@@ -289,14 +316,21 @@ def train_network(
 
     Sets ``unvalidated_classes_``, ``epochs_``, ``history_`` and ``best_epoch_``.
     """
-    train = batches(X, codes, weights, train_idx, clf.batch_size, clf._seed)
     validation, val_codes = clf._validation_batches(X, codes, val_idx)
     validated = np.zeros(clf.n_classes_, dtype=bool)
     if val_codes is not None:
         validated[val_codes] = True
     clf.unvalidated_classes_ = clf.classes_[~validated]
-    clf.epochs_ = clf._resolve_epochs(train_idx.size * X.shape[1])
-    steps = clf.epochs_ * math.ceil(train_idx.size / clf.batch_size)
+    steps_per_epoch = math.ceil(train_idx.size / clf.batch_size)
+    clf.epochs_ = resolve_epochs(clf.epochs, steps_per_epoch, train_idx.size * X.shape[1])
+    steps = clf.epochs_ * steps_per_epoch
+    probabilities = sampling_probabilities(
+        codes, train_idx, SAMPLING_POWERS[clf.class_sampling]
+    )
+    train, _ = training_batches(
+        X, codes, weights, train_idx, clf.batch_size, clf._seed,
+        epochs=clf.epochs_, probabilities=probabilities,
+    )
     clf.model_.compile(
         optimizer=make_optimizer(clf, steps),
         loss=loss,
@@ -317,6 +351,7 @@ def train_network(
     clf.model_.fit(
         train,
         epochs=clf.epochs_,
+        steps_per_epoch=steps_per_epoch,
         validation_data=validation,
         callbacks=[*own, *clf._callbacks(validation is not None)],
         verbose=clf.verbose,

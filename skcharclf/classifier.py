@@ -19,7 +19,6 @@ only module that imports it: moving to Keras's own ``keras.wrappers`` is a chang
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from numbers import Integral, Real
@@ -37,8 +36,10 @@ from ._archive import MAX_MODEL_BYTES
 from ._atomic import restore_on_failure
 from ._feed import (
     PREDICT_BATCH,
+    SAMPLING_POWERS,
     batches,
     checked_validation_data,
+    class_frequencies,
     first_bad_row,
     normalization_constants,
     subsample,
@@ -85,10 +86,6 @@ __all__ = ["KerasCharClassifier", "OneCycleSchedule", "TrainingDivergedError", "
 pin_op_determinism_state()
 
 _INITIAL_LOSS_SAMPLES = 1024  # training samples the loss before training is measured on
-# epochs="auto": the full budget from this many training pixel values (4 images of 32x32);
-# below, toy-sized data (scikit-learn's test problems) trains proportionally fewer epochs.
-_AUTO_EPOCHS = 20
-_AUTO_EPOCHS_VALUES = 4096
 
 
 class KerasCharClassifier(ClassifierMixin, BaseWrapper):
@@ -361,6 +358,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, bounds.MAX_BATCH_SIZE, closed="both")],
         "epochs": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both"), StrOptions({"auto"})],
+        "class_sampling": [StrOptions(set(SAMPLING_POWERS))],
         "scale_lr_with_batch": ["boolean"],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both")],
@@ -407,6 +405,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         weight_decay: float = 0.0,
         batch_size: int = 64,
         epochs: int | str = "auto",
+        class_sampling: str = "natural",
         scale_lr_with_batch: bool = False,
         early_stopping: bool = False,
         patience: int = 5,
@@ -448,6 +447,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.epochs = epochs
+        self.class_sampling = class_sampling
         self.scale_lr_with_batch = scale_lr_with_batch
         self.early_stopping = early_stopping
         self.patience = patience
@@ -691,12 +691,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             self._initialize(X, y)
         codes = self.target_encoder_.transform(y).astype(np.int32).ravel()
         self._check_model_compatibility(codes)
-        priors = np.bincount(
-            codes[train_idx],
-            weights=None if weights is None else weights[train_idx],
-            minlength=self.n_classes_,
+        self.class_priors_ = class_frequencies(
+            codes, weights, train_idx, self.n_classes_, SAMPLING_POWERS[self.class_sampling]
         )
-        self.class_priors_ = priors / priors.sum()
         loss = LOSSES[self.loss](self)
         if not warm:
             set_normalization(
@@ -711,13 +708,6 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         priors = self.class_priors_ if not warm and self.bias_init == "prior" else None
         self.initial_loss_ = set_output_bias(self.model_, X, codes, weights, rows, loss, priors)
         return codes, loss
-
-    def _resolve_epochs(self, n_values: int) -> int:
-        """``epochs``, or the budget of ``"auto"`` for ``n_values`` training pixel values."""
-        if self.epochs != "auto":
-            return int(self.epochs)
-        share = n_values / _AUTO_EPOCHS_VALUES
-        return max(1, min(_AUTO_EPOCHS, math.ceil(_AUTO_EPOCHS * share)))
 
     def _callbacks(self, has_validation: bool) -> list:
         """Keras's callbacks this fit needs (after the package's own): early stopping, plateau."""

@@ -201,10 +201,28 @@ def test_default_epochs_are_sized_to_the_data():
     clf.fit(X_toy, y_toy)
     assert clf.epochs_ == 1 and len(clf.history_["loss"]) == 1
     assert clf.set_params(epochs=3).fit(X_toy, y_toy).epochs_ == 3  # explicit epochs are kept
-    # 4,096 training values (4 images of 32x32) or more: the full budget of 20 epochs
-    assert clf.set_params(epochs="auto")._resolve_epochs(4 * 1024) == 20
-    assert clf._resolve_epochs(600 * 1024) == 20
-    assert clf._resolve_epochs(300 * 2) == 3
+    # the budget in optimizer steps: 20 epochs, stretched to a floor of steps for small data
+    # and cut to a cap for large data; toy data (fewer than 64 images of 32x32) trains less.
+    from skcharclf._training import (
+        AUTO_EPOCHS,
+        AUTO_FULL_VALUES,
+        AUTO_MAX_EPOCHS,
+        AUTO_MAX_STEPS,
+        AUTO_MIN_STEPS,
+        resolve_epochs,
+    )
+
+    full = AUTO_FULL_VALUES
+    medium = math.ceil(AUTO_MIN_STEPS / AUTO_EPOCHS) + 1  # batches per epoch
+    assert resolve_epochs("auto", medium, full) == AUTO_EPOCHS
+    assert resolve_epochs(7, medium, full) == 7
+    small = resolve_epochs("auto", 20, full)
+    assert small == round(AUTO_MIN_STEPS / 20) and small * 20 >= AUTO_MIN_STEPS * 0.95
+    assert resolve_epochs("auto", 1, full) == AUTO_MAX_EPOCHS
+    large = resolve_epochs("auto", 1000, full)
+    assert large * 1000 <= AUTO_MAX_STEPS * 1.05 and large >= 1
+    assert resolve_epochs("auto", 10**6, full) == 1
+    assert resolve_epochs("auto", 20, full // 4) == math.ceil(small / 4)
 
 
 # -- scikeras --------------------------------------------------------------------------------
