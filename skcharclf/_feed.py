@@ -235,6 +235,51 @@ def epoch_order(
     return rng.choice(rows, size=rows.size, replace=True, p=probabilities)
 
 
+def mix_batch(
+    x: np.ndarray,
+    y: np.ndarray,
+    w: np.ndarray | None,
+    rng: np.random.Generator,
+    image_shape: tuple[int, int],
+    mixup_alpha: float,
+    cutmix_alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Mix a batch with a shuffled copy of itself: input mixup or cutmix.
+
+    With both alphas positive, each batch takes one of the two at random. Mixup blends whole
+    images, ``share * x + (1 - share) * x[perm]`` with ``share ~ Beta(alpha, alpha)``; cutmix
+    pastes a box of ``x[perm]`` (of area ``1 - share`` of the image, clipped at the borders,
+    the share then recomputed) into ``x``. Returns the mixed rows, the mixed targets as rows
+    ``(label_a, label_b, share_of_a)`` (``label_a`` the larger share) and the mixed weights.
+    """
+    n = y.shape[0]
+    perm = rng.permutation(n)
+    cutmix = cutmix_alpha > 0 and (mixup_alpha <= 0 or rng.random() < 0.5)
+    if cutmix:
+        share = float(rng.beta(cutmix_alpha, cutmix_alpha))
+        height, width = image_shape
+        side = math.sqrt(1.0 - share)
+        box_h, box_w = round(height * side), round(width * side)
+        top = int(rng.integers(height)) - box_h // 2
+        left = int(rng.integers(width)) - box_w // 2
+        top, bottom = max(top, 0), min(top + box_h, height)
+        left, right = max(left, 0), min(left + box_w, width)
+        images = x.reshape(n, height, width).copy()
+        images[:, top:bottom, left:right] = images[perm, top:bottom, left:right]
+        x = images.reshape(n, -1)
+        share = 1.0 - max(bottom - top, 0) * max(right - left, 0) / (height * width)
+    else:
+        share = float(rng.beta(mixup_alpha, mixup_alpha))
+        x = (share * x + (1.0 - share) * x[perm]).astype(x.dtype, copy=False)
+    if w is not None:
+        w = (share * w + (1.0 - share) * w[perm]).astype(w.dtype, copy=False)
+    a, b = y, y[perm]
+    if share < 0.5:
+        a, b, share = b, a, 1.0 - share
+    targets = np.stack([a, b, np.full(n, share)], axis=1).astype(np.float32)
+    return x, targets, w
+
+
 def training_batches(
     X: np.ndarray,
     y: np.ndarray,
@@ -246,20 +291,25 @@ def training_batches(
     epochs: int,
     first_epoch: int = 0,
     probabilities: np.ndarray | None = None,
+    mixing: tuple[tuple[int, int], float, float] | None = None,
 ) -> tuple[Any, int]:
     """The training batches of epochs ``first_epoch`` to ``epochs - 1`` as one ``tf.data``
     pipeline, and the number of batches per epoch.
 
     Each epoch's rows come from :func:`epoch_order` (so they depend on the seed and the epoch
     number only), cut into batches of ``batch_size`` (the last one smaller); each batch is
-    gathered from the NumPy arrays when it is needed. Pass the number of batches to Keras as
-    ``steps_per_epoch`` and ``first_epoch`` as ``initial_epoch``.
+    gathered from the NumPy arrays when it is needed, and with ``mixing = (image_shape,
+    mixup_alpha, cutmix_alpha)`` mixed by :func:`mix_batch` with a generator seeded by
+    ``(seed, epoch, batch)``. Pass the number of batches to Keras as ``steps_per_epoch`` and
+    ``first_epoch`` as ``initial_epoch``.
     """
     import tensorflow as tf
 
     steps = math.ceil(rows.size / batch_size)
-    arrays = [a for a in (X, y, w) if a is not None]
-    dtypes = [tf.as_dtype(a.dtype) for a in arrays]
+    mixed = mixing is not None
+    dtypes = [tf.as_dtype(X.dtype), tf.float32 if mixed else tf.as_dtype(y.dtype)]
+    if w is not None:
+        dtypes.append(tf.as_dtype(w.dtype))
 
     def order(epoch: np.ndarray) -> np.ndarray:
         return epoch_order(rows, seed, int(epoch), probabilities).astype(np.int64)
@@ -267,15 +317,23 @@ def training_batches(
     def one_epoch(epoch: Any) -> Any:
         index = tf.numpy_function(order, [epoch], tf.int64, stateful=False)
         index.set_shape((rows.size,))
-        return tf.data.Dataset.from_tensor_slices(index).batch(batch_size)
+        batched = tf.data.Dataset.from_tensor_slices(index).batch(batch_size).enumerate()
+        return batched.map(lambda batch, rows_: (epoch, batch, rows_))
 
-    def take(index: np.ndarray) -> list[np.ndarray]:
-        return [a[index] for a in arrays]
+    def take(epoch: np.ndarray, batch: np.ndarray, index: np.ndarray) -> list[np.ndarray]:
+        x, labels = X[index], y[index]
+        weights = None if w is None else w[index]
+        if mixed:
+            rng = np.random.default_rng([seed, int(epoch), int(batch), 1])
+            x, labels, weights = mix_batch(x, labels, weights, rng, *mixing)
+        return [x, labels] if weights is None else [x, labels, weights]
 
-    def gather(index: Any) -> Any:
-        parts = tf.numpy_function(take, [index], dtypes, stateful=False)
-        for part, array in zip(parts, arrays, strict=True):
-            part.set_shape((None, *array.shape[1:]))
+    def gather(epoch: Any, batch: Any, index: Any) -> Any:
+        parts = tf.numpy_function(take, [epoch, batch, index], dtypes, stateful=False)
+        parts[0].set_shape((None, X.shape[1]))
+        parts[1].set_shape((None, 3) if mixed else (None,))
+        if w is not None:
+            parts[2].set_shape((None,))
         return tuple(parts)
 
     data = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)

@@ -20,7 +20,14 @@ from ._feed import SAMPLING_POWERS, sampling_probabilities, training_batches
 from ._format import labels_text
 from ._tf import import_keras
 from .callbacks import SCHEDULES, CheckpointAveraging, DivergenceGuard, HistoryRecorder
-from .losses import BalancedSoftmaxLoss, CrossEntropy, FocalLoss, LogitAdjustedLoss, MacroF1Score
+from .losses import (
+    BalancedSoftmaxLoss,
+    CrossEntropy,
+    FocalLoss,
+    LabelAccuracy,
+    LogitAdjustedLoss,
+    MacroF1Score,
+)
 from .models import set_head_bias
 
 keras = import_keras()
@@ -135,7 +142,7 @@ def set_output_bias(
             # predicts the priors.
             target = target - loss.logit_offsets()
         shift = target - logits.mean(axis=0)
-        bias = keras.ops.convert_to_numpy(model.get_layer("logits").bias)
+        bias = model.get_layer("logits").bias.numpy()
         set_head_bias(model, bias + shift)
         logits = logits + shift
     value = loss(codes[rows], logits, sample_weight=None if weights is None else weights[rows])
@@ -327,15 +334,18 @@ def train_network(
     probabilities = sampling_probabilities(
         codes, train_idx, SAMPLING_POWERS[clf.class_sampling]
     )
+    mixing = None
+    if clf.mixup_alpha > 0 or clf.cutmix_alpha > 0:
+        mixing = (clf.image_shape_, clf.mixup_alpha, clf.cutmix_alpha)
     train, _ = training_batches(
         X, codes, weights, train_idx, clf.batch_size, clf._seed,
-        epochs=clf.epochs_, probabilities=probabilities,
+        epochs=clf.epochs_, probabilities=probabilities, mixing=mixing,
     )
     clf.model_.compile(
         optimizer=make_optimizer(clf, steps),
         loss=loss,
         metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            LabelAccuracy(name="accuracy"),
             MacroF1Score(clf.n_classes_, name="f1_macro"),
         ],
         run_eagerly=steps <= _EAGER_STEPS,

@@ -187,6 +187,17 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         32x32 or 64 of 8x8, scikit-learn's small test problems), with at least one epoch, so
         a default fit on a handful of samples costs a second, not a minute. The epochs run
         are ``epochs_``. An int is at most 1,000,000.
+    class_sampling : {"natural", "sqrt", "balanced"}, default="natural"
+        How each epoch draws its ``n_samples`` training rows: a permutation of them, or with
+        replacement so that class ``c`` comes up in proportion to the square root of its size,
+        or equally often. Balancing online costs no memory, however rare a class; the class
+        priors the loss and the output bias use are those drawn (``class_priors_``).
+    mixup_alpha, cutmix_alpha : float, default=0.0
+        Mix every training batch with a shuffled copy of itself (0 is off): input mixup
+        blends two whole images, cutmix pastes a box of one into the other, each with a share
+        drawn from ``Beta(alpha, alpha)``, and the targets mix in the same shares. With both
+        positive, each batch takes one of the two. Training accuracy then counts the label
+        with the larger share.
     scale_lr_with_batch : bool, default=False
         Scale the learning rate linearly with the batch size (``learning_rate * batch_size /
         64``): double the batch, double the rate.
@@ -359,6 +370,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "batch_size": [Interval(Integral, 1, bounds.MAX_BATCH_SIZE, closed="both")],
         "epochs": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both"), StrOptions({"auto"})],
         "class_sampling": [StrOptions(set(SAMPLING_POWERS))],
+        "mixup_alpha": [Interval(Real, 0, None, closed="left")],
+        "cutmix_alpha": [Interval(Real, 0, None, closed="left")],
         "scale_lr_with_batch": ["boolean"],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, bounds.MAX_EPOCHS, closed="both")],
@@ -406,6 +419,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         batch_size: int = 64,
         epochs: int | str = "auto",
         class_sampling: str = "natural",
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
         scale_lr_with_batch: bool = False,
         early_stopping: bool = False,
         patience: int = 5,
@@ -448,6 +463,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.batch_size = batch_size
         self.epochs = epochs
         self.class_sampling = class_sampling
+        self.mixup_alpha = mixup_alpha
+        self.cutmix_alpha = cutmix_alpha
         self.scale_lr_with_batch = scale_lr_with_batch
         self.early_stopping = early_stopping
         self.patience = patience

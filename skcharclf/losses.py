@@ -32,6 +32,7 @@ __all__ = [
     "BalancedSoftmaxLoss",
     "CrossEntropy",
     "FocalLoss",
+    "LabelAccuracy",
     "LogitAdjustedLoss",
     "MacroF1Score",
 ]
@@ -40,12 +41,34 @@ keras = import_keras()
 ops = keras.ops
 
 
+def is_mixed(y_true: Any) -> bool:
+    """Whether ``y_true`` holds mixed targets: rows ``(label_a, label_b, share_of_a)``."""
+    return len(y_true.shape) == 2 and y_true.shape[-1] == 3
+
+
+def hard_labels(y_true: Any) -> Any:
+    """Integer labels of ``y_true``: the larger share's label (``label_a``) of mixed targets."""
+    if is_mixed(y_true):
+        y_true = y_true[:, 0]
+    return ops.cast(ops.reshape(y_true, (-1,)), "int32")
+
+
 def _targets(
     y_true: Any, n_classes: int, label_smoothing: float, smoothing_to: Any = None
 ) -> Any:
-    """Integer labels -> one-hot targets, smoothed towards ``smoothing_to`` (else uniform)."""
-    labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
-    onehot = ops.one_hot(labels, n_classes)
+    """Integer labels -> one-hot targets, smoothed towards ``smoothing_to`` (else uniform).
+
+    Mixed targets (rows ``(label_a, label_b, share_of_a)`` from mixup or cutmix) become the
+    mixture of the two one-hot rows.
+    """
+    if is_mixed(y_true):
+        share = ops.cast(y_true[:, 2:3], "float32")
+        onehot = share * ops.one_hot(ops.cast(y_true[:, 0], "int32"), n_classes) + (
+            1.0 - share
+        ) * ops.one_hot(ops.cast(y_true[:, 1], "int32"), n_classes)
+    else:
+        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        onehot = ops.one_hot(labels, n_classes)
     if label_smoothing > 0:
         floor = 1.0 / n_classes if smoothing_to is None else smoothing_to
         onehot = onehot * (1.0 - label_smoothing) + label_smoothing * floor
@@ -305,7 +328,7 @@ class MacroF1Score(keras.metrics.Metric):
         )
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
-        labels = ops.cast(ops.reshape(y_true, (-1,)), "int32")
+        labels = hard_labels(y_true)
         predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
         # One-hot outer product: (n_classes, batch) @ (batch, n_classes) = confusion counts.
         counts = ops.matmul(
@@ -328,3 +351,24 @@ class MacroF1Score(keras.metrics.Metric):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_classes": self.n_classes}
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class LabelAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Accuracy of ``argmax(y_pred)`` against integer labels or mixed targets.
+
+    With mixed targets (mixup, cutmix) a prediction counts as right when it names the label
+    with the larger share.
+
+    Parameters
+    ----------
+    name : str, default="accuracy"
+        Name of the metric (its key in the training history).
+    """
+
+    def __init__(self, name: str = "accuracy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """Count the batch's right predictions (see the class docstring)."""
+        return super().update_state(hard_labels(y_true), y_pred, sample_weight)
