@@ -32,7 +32,6 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _bounds as bounds
-from ._archive import MAX_MODEL_BYTES
 from ._atomic import restore_on_failure
 from ._feed import (
     PREDICT_BATCH,
@@ -68,7 +67,7 @@ from .callbacks import (
     TrainingDivergedError,
 )
 from .models import build_char_model, copy_network, set_normalization
-from .persistence import load_classifier, save_classifier
+from .persistence import load_model, save_classifier
 
 keras = import_keras()
 
@@ -856,45 +855,3 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         skcharclf.persistence.save_pipeline : Save a whole pipeline.
         """
         save_classifier(self, path)
-
-
-def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> KerasCharClassifier:
-    """Load a classifier written by :meth:`KerasCharClassifier.save`, without running code.
-
-    The network is read with Keras's safe mode (no lambda layers or arbitrary Python objects
-    are deserialised) and the labels and parameters from plain JSON. Every member of the file
-    is decompressed once under size limits (and its CRC-32 checked) before Keras reads it, so
-    a damaged or hostile file costs bounded memory, disk and time.
-
-    Parameters
-    ----------
-    path : str or path
-        A ``.keras`` file written by :meth:`KerasCharClassifier.save`.
-    max_bytes : int, default=256 MiB
-        The most bytes the file's members may expand to, together.
-
-    Returns
-    -------
-    clf : KerasCharClassifier
-        A fitted classifier that predicts exactly like the saved one. Parameters that could
-        not be stored as JSON (a callable ``architecture``) keep their defaults.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a regular file, is damaged or exceeds a limit, holds metadata
-        that this skcharclf cannot use (such as a parameter from a newer skcharclf: the
-        message names it and both versions, or one above its upper bound), a network
-        configuration with oversized layers (refused, naming the layer and the value,
-        before Keras builds anything), or a network that Keras cannot rebuild.
-
-    Examples
-    --------
-    >>> from skcharclf import load_model  # doctest: +SKIP
-    >>> clf = load_model("chars.keras")  # doctest: +SKIP
-    """
-    clf = load_classifier(path, max_bytes=max_bytes)
-    clf.diagnosis_ = clf._diagnose(clf.history_)
-    return clf

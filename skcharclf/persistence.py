@@ -9,14 +9,16 @@ is a security risk. :func:`save_pipeline` writes a fitted pipeline as a single z
   fitted attributes, all as plain JSON. Only whitelisted classes (:class:`~skcharclf.Denoiser`,
   :class:`~skcharclf.ImageResizer`) are rebuilt from it.
 * ``classifier/``: the fitted :class:`~skcharclf.KerasCharClassifier`, written by its own
-  :meth:`~skcharclf.KerasCharClassifier.save` and read back by
-  :func:`skcharclf.classifier.load_model` in Keras safe mode.
+  :meth:`~skcharclf.KerasCharClassifier.save` and read back by :func:`load_model` in Keras
+  safe mode.
 
 That classifier file (``.keras``) is implemented here too (:func:`save_classifier`,
-:func:`load_classifier`): Keras's own archive of the network with a ``skcharclf.json`` added,
-whose format tag (``skcharclf.KerasCharClassifier/1``) and parameter encoding predate the
-pipeline format's and are kept so that files written by earlier versions load, and files
-written now load in them.
+:func:`load_model`): Keras's own archive of the network with a ``skcharclf.json`` added.
+Both ``skcharclf.json`` files are one format: the tag ``"skcharclf-model"``, a
+``format_version`` (:data:`FORMAT_VERSION`), a ``content`` field (``"pipeline"`` or
+``"classifier"``) and one encoding of values (:func:`_encode`). Files of format version 1
+(earlier skcharclf) still load: their pipeline metadata was already in this format, their
+classifier metadata had its own tag (``skcharclf.KerasCharClassifier/1``) and parameter tags.
 
 Training-only samplers (such as :class:`~skcharclf.RareClassAugmenter`) do nothing at
 prediction time; they are left out and named in the metadata.
@@ -37,7 +39,6 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
-from numbers import Integral, Real
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -58,12 +59,25 @@ from ._archive import (
 )
 from ._bounds import check_network_config
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_pipeline", "save_pipeline"]
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "load_model",
+    "load_pipeline",
+    "save_classifier",
+    "save_pipeline",
+]
 
 #: Name written in the ``format`` field of every skcharclf model file.
 FORMAT_NAME = "skcharclf-model"
-#: Version of the model-file layout this skcharclf writes and the newest it reads.
-FORMAT_VERSION = 1
+#: Version of the model-file layout this skcharclf writes and the newest it reads. Version 2
+#: gave the classifier file the pipeline file's tag, version field and value encoding.
+FORMAT_VERSION = 2
+# What a skcharclf.json describes ("content"), and the function that reads it.
+_CONTENTS = {
+    "pipeline": "a pipeline file, which skcharclf.persistence.load_pipeline reads",
+    "classifier": "a classifier file, which skcharclf.load_model reads",
+}
 
 _METADATA = "skcharclf.json"
 _CLASSIFIER_DIR = "classifier"
@@ -79,6 +93,10 @@ _MAX_ITEMSIZE = 4096
 
 class _UnsavableValue(TypeError):
     """A parameter value that plain JSON cannot hold."""
+
+
+class _NewerFormatError(ValueError):
+    """A file written in a newer format version than this skcharclf reads."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,6 +175,7 @@ def save_pipeline(pipeline: Any, path: str | os.PathLike) -> Path:
     metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
+        "content": "pipeline",
         "skcharclf_version": _skcharclf_version(),
         "pipeline_class": _pipeline_class(pipeline),
         "classes": _encode(np.asarray(final.classes_).tolist(), "classes_"),
@@ -169,10 +188,13 @@ def save_pipeline(pipeline: Any, path: str | os.PathLike) -> Path:
         "classifier": {
             "name": final_name,
             "class": type(final).__name__,
-            "params": _encode_lenient(final.get_params(deep=False)),
             "path": f"{_CLASSIFIER_DIR}/{_CLASSIFIER_FILE}",
         },
     }
+    # the classifier's parameters, for the record (it is restored from its own file)
+    metadata["classifier"]["params"], metadata["classifier"]["params_not_saved"] = (
+        _encode_params(final.get_params(deep=False))
+    )
     path = Path(path)
     with tempfile.TemporaryDirectory(prefix="skcharclf-save-") as tmp:
         folder = Path(tmp) / _CLASSIFIER_DIR
@@ -197,7 +219,7 @@ def load_pipeline(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) 
 
     Loading runs no code from the file: the preprocessing steps are rebuilt from plain JSON
     (only :class:`~skcharclf.Denoiser` and :class:`~skcharclf.ImageResizer` are allowed) and
-    the classifier is read by :func:`skcharclf.classifier.load_model` in Keras safe mode.
+    the classifier is read by :func:`load_model` in Keras safe mode.
     Reading costs bounded memory, disk and time whatever the file holds (see Notes).
 
     Parameters
@@ -280,8 +302,6 @@ def load_pipeline(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) 
             _check_digests(digests, metadata.get("checksums"))
         except (TypeError, ValueError) as exc:
             raise _not_a_model(path, str(exc)) from exc
-        from skcharclf.classifier import load_model
-
         try:
             classifier = load_model(
                 Path(tmp).joinpath(*classifier_file.parts), max_bytes=budget.remaining
@@ -368,6 +388,8 @@ def _encode(value: Any, where: str) -> Any:
     """
     if value is None or isinstance(value, (bool, str, int, float)):
         return value
+    if isinstance(value, os.PathLike):  # decodes as a str
+        return os.fspath(value)
     if isinstance(value, np.generic) and value.dtype.kind in _ARRAY_KINDS:
         return value.item()
     if isinstance(value, list):
@@ -387,18 +409,15 @@ def _encode(value: Any, where: str) -> Any:
     )
 
 
-def _encode_lenient(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The classifier's parameters, for the record: unsavable values become their type name.
-
-    The classifier itself is restored from its own file, so these are informative only.
-    """
-    encoded = {}
+def _encode_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A classifier's parameters that JSON can hold, encoded, and the names of the others."""
+    encoded, not_saved = {}, []
     for key, value in params.items():
         try:
             encoded[key] = _encode(value, key)
         except _UnsavableValue:
-            encoded[key] = {"__unsaved__": type(value).__name__}
-    return encoded
+            not_saved.append(key)
+    return encoded, not_saved
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
@@ -433,20 +452,44 @@ def _read_metadata(archive: zipfile.ZipFile, path: Path, budget: Budget) -> dict
         raise _not_a_model(path, f"a zip archive without {_METADATA}") from exc
     except ArchiveError as exc:
         raise _not_a_model(path, exc.reason) from exc
+    try:
+        _check_format(metadata, "pipeline")
+    except _NewerFormatError as exc:
+        raise ValueError(f"{str(path)!r} was {exc}.") from exc
+    except ValueError as exc:
+        raise _not_a_model(path, str(exc)) from exc
+    return metadata
+
+
+def _check_format(metadata: Any, content: str) -> None:
+    """Check that ``metadata`` (a ``skcharclf.json``) is of a format version this skcharclf
+    reads and describes ``content`` (``"pipeline"`` or ``"classifier"``).
+
+    Raises
+    ------
+    _NewerFormatError
+        If it was written in a newer format version.
+    ValueError
+        Otherwise, with the reason.
+    """
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
         found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise _not_a_model(path, f"format {_short_repr(found)}, expected {FORMAT_NAME!r}")
+        raise ValueError(f"format {_short_repr(found)}, expected {FORMAT_NAME!r}")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise _not_a_model(path, f"invalid format version {_short_repr(version)}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"invalid format version {_short_repr(version)}")
     if version > FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} was written by skcharclf "
-            f"{short_text(str(metadata.get('skcharclf_version')))} in model format version "
-            f"{version}; this skcharclf ({_skcharclf_version()}) reads versions up to "
-            f"{FORMAT_VERSION}: upgrade skcharclf to load it."
+        raise _NewerFormatError(
+            f"written by skcharclf {short_text(str(metadata.get('skcharclf_version')))} in "
+            f"model format version {version}; this skcharclf ({_skcharclf_version()}) reads "
+            f"versions up to {FORMAT_VERSION}: upgrade skcharclf to load it"
         )
-    return metadata
+    # version 1 tagged only pipeline files (classifier files had their own tag)
+    found = metadata.get("content", "pipeline" if version == 1 else None)
+    if found != content:
+        raise ValueError(
+            f"it is {_CONTENTS[found]}" if found in _CONTENTS else f"content {_short_repr(found)}"
+        )
 
 
 def _rebuild_step(description: Mapping[str, Any]) -> tuple[str, Any]:
@@ -563,10 +606,9 @@ def _sha256(file: Path) -> str:
 # Classifier files (.keras with skcharclf.json inside)
 # --------------------------------------------------------------------------------------------
 
-# The classifier file keeps its own format tag and parameter tags ({"tuple": ...},
-# {"list": ...}, {"dict": ...}), which predate the pipeline format: files written by earlier
-# versions must keep loading, and files written now must stay readable by them.
-CLASSIFIER_FORMAT = "skcharclf.KerasCharClassifier/1"
+# The tag of classifier files of format version 1, whose parameters were tagged {"tuple": ...},
+# {"list": ...}, {"dict": ...}: such files still load.
+_CLASSIFIER_FORMAT_1 = "skcharclf.KerasCharClassifier/1"
 
 
 def save_classifier(clf: Any, path: str | os.PathLike) -> None:
@@ -584,15 +626,11 @@ def save_classifier(clf: Any, path: str | os.PathLike) -> None:
             "save() stores labels as JSON and supports int, float, bool and str labels; "
             "use joblib for other label types."
         )
-    params, not_saved = {}, []
-    for name, value in clf.get_params(deep=False).items():
-        ok, encoded = _encode_param(value if name != "validation_data" else None)
-        if ok:
-            params[name] = encoded
-        else:
-            not_saved.append(name)
+    params, not_saved = _encode_params({**clf.get_params(deep=False), "validation_data": None})
     metadata = {
-        "format": CLASSIFIER_FORMAT,
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "content": "classifier",
         "skcharclf_version": _skcharclf_version(),
         "params": params,
         "params_not_saved": not_saved,
@@ -614,11 +652,44 @@ def save_classifier(clf: Any, path: str | os.PathLike) -> None:
             archive.writestr(_METADATA, json.dumps(metadata))
 
 
-def load_classifier(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> Any:
-    """Read a file written by :func:`save_classifier`, without running code.
+def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> Any:
+    """Load a classifier written by :meth:`~skcharclf.KerasCharClassifier.save`, running no code.
 
-    The implementation of :func:`skcharclf.load_model` (see there), except that the returned
-    classifier's ``diagnosis_`` is not set yet.
+    The network is read with Keras's safe mode (no lambda layers or arbitrary Python objects
+    are deserialised) and the labels and parameters from plain JSON. Every member of the file
+    is decompressed once under size limits (and its CRC-32 checked) before Keras reads it, so
+    a damaged or hostile file costs bounded memory, disk and time.
+
+    Parameters
+    ----------
+    path : str or path
+        A ``.keras`` file written by :meth:`~skcharclf.KerasCharClassifier.save`.
+    max_bytes : int, default=256 MiB
+        The most bytes the file's members may expand to, together.
+
+    Returns
+    -------
+    clf : KerasCharClassifier
+        A fitted classifier that predicts exactly like the saved one, with its
+        ``diagnosis_``. Parameters that could not be stored as JSON (a callable
+        ``architecture``) keep their defaults.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a regular file, is damaged or exceeds a limit, holds metadata
+        that this skcharclf cannot use (such as a parameter from a newer skcharclf: the
+        message names it and both versions, or one above its upper bound), was written in a
+        newer format version (the message asks for an upgrade), is a pipeline file, a network
+        configuration with oversized layers (refused, naming the layer and the value,
+        before Keras builds anything), or a network that Keras cannot rebuild.
+
+    Examples
+    --------
+    >>> from skcharclf import load_model  # doctest: +SKIP
+    >>> clf = load_model("chars.keras")  # doctest: +SKIP
     """
     from ._tf import import_keras
 
@@ -653,12 +724,17 @@ def load_classifier(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES
         check_network_config(network, max_params=max_bytes // 2)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    if not isinstance(metadata, dict) or metadata.get("format") != CLASSIFIER_FORMAT:
-        found = metadata.get("format") if isinstance(metadata, dict) else None
-        raise fail(f"unknown format {_brief(found)}")
+    decode = _decode
+    if isinstance(metadata, dict) and metadata.get("format") == _CLASSIFIER_FORMAT_1:
+        decode = _decode_param_1
+    else:
+        try:
+            _check_format(metadata, "classifier")
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
     written = metadata.get("skcharclf_version", "(version not recorded)")
     try:
-        clf = _restore_classifier(metadata, short_text(str(written)))
+        clf = _restore_classifier(metadata, short_text(str(written)), decode)
     except (KeyError, TypeError, ValueError) as exc:
         reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise fail(f"damaged metadata: {reason}") from exc
@@ -672,45 +748,28 @@ def load_classifier(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES
             f"its network maps {inputs} pixels to {outputs} classes, its metadata says "
             f"{clf.n_features_in_} pixels and {clf.n_classes_} classes"
         )
+    clf.diagnosis_ = clf._diagnose(clf.history_)
     return clf
 
 
-def _encode_param(value: Any) -> tuple[bool, Any]:
-    """Encode a classifier parameter for its file; ``(False, None)`` when JSON cannot hold it."""
-    if value is None or isinstance(value, (bool, str)):
-        return True, value
-    if isinstance(value, (Integral, Real)):
-        return True, value.item() if hasattr(value, "item") else value
-    if isinstance(value, os.PathLike):
-        return True, os.fspath(value)
-    if isinstance(value, (tuple, list)):
-        encoded = [_encode_param(v) for v in value]
-        if all(ok for ok, _ in encoded):
-            return True, {"tuple" if isinstance(value, tuple) else "list": [v for _, v in encoded]}
-    if isinstance(value, dict):
-        items = [(_encode_param(k), _encode_param(v)) for k, v in value.items()]
-        if all(k[0] and v[0] for k, v in items):
-            return True, {"dict": [[k[1], v[1]] for k, v in items]}
-    return False, None
-
-
-def _decode_param(value: Any) -> Any:
-    """Invert :func:`_encode_param`."""
+def _decode_param_1(value: Any) -> Any:
+    """A parameter of a classifier file of format version 1, decoded."""
     if isinstance(value, list):
         raise TypeError(f"untagged list {_brief(value)} in the saved parameters")
     if not isinstance(value, dict):
         return value
     if value.keys() == {"tuple"} and isinstance(value["tuple"], list):
-        return tuple(_decode_param(v) for v in value["tuple"])
+        return tuple(_decode_param_1(v) for v in value["tuple"])
     if value.keys() == {"list"} and isinstance(value["list"], list):
-        return [_decode_param(v) for v in value["list"]]
+        return [_decode_param_1(v) for v in value["list"]]
     if value.keys() == {"dict"} and isinstance(value["dict"], list):
-        return {_decode_param(k): _decode_param(v) for k, v in value["dict"]}
+        return {_decode_param_1(k): _decode_param_1(v) for k, v in value["dict"]}
     raise TypeError(f"unexpected object {_brief(value)} in the saved parameters")
 
 
-def _restore_classifier(metadata: dict, written: str) -> Any:
-    """An unfitted-network classifier with the parameters and fitted attributes of ``metadata``.
+def _restore_classifier(metadata: dict, written: str, decode: Any) -> Any:
+    """An unfitted-network classifier with the parameters (decoded by ``decode``) and fitted
+    attributes of ``metadata``.
 
     Raises
     ------
@@ -729,7 +788,7 @@ def _restore_classifier(metadata: dict, written: str) -> Any:
                 f"saved parameter {_brief(name)} is unknown to this skcharclf "
                 f"({_skcharclf_version()}); the file was written by skcharclf {written}"
             )
-    clf = KerasCharClassifier(**{name: _decode_param(v) for name, v in params.items()})
+    clf = KerasCharClassifier(**{name: decode(v) for name, v in params.items()})
     try:
         clf._validate_params()
     except ValueError as exc:

@@ -152,7 +152,7 @@ def test_model_file_is_a_pickle_free_archive(trained):
         names = archive.namelist()
         metadata = json.loads(archive.read("skcharclf.json"))
     assert names == ["skcharclf.json", "classifier/model.keras"]
-    assert metadata["format"] == "skcharclf-model" and metadata["format_version"] == 1
+    assert metadata["format"] == "skcharclf-model" and metadata["format_version"] == 2
     assert metadata["classes"] == CLASSES
     assert [(s["name"], s["class"]) for s in metadata["steps"]] == [
         ("denoise", "Denoiser"),

@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,10 +13,11 @@ from sklearn.pipeline import Pipeline as SkPipeline
 from sklearn.preprocessing import StandardScaler
 
 from skcharclf.augmentation import RareClassAugmenter
-from skcharclf.persistence import _decode, _encode, load_pipeline, save_pipeline
+from skcharclf.persistence import _decode, _encode, load_model, load_pipeline, save_pipeline
 from skcharclf.preprocessing import Denoiser, ImageResizer
 
 SHAPE = (16, 10)
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_metadata_is_plain_json(saved):
         assert archive.namelist() == ["skcharclf.json", "classifier/model.keras"]
         metadata = json.loads(archive.read("skcharclf.json"))
     assert metadata["format"] == "skcharclf-model"
-    assert metadata["format_version"] == 1
+    assert metadata["format_version"] == 2 and metadata["content"] == "pipeline"
     assert metadata["pipeline_class"] == "imblearn.pipeline.Pipeline"
     assert metadata["classes"] == ["a", "b", "c"]
     assert metadata["steps"][0]["params"]["method"] == ["median", "sharpen"]
@@ -99,6 +101,7 @@ def test_metadata_is_plain_json(saved):
     assert metadata["dropped_steps"] == [{"name": "augment", "class": "RareClassAugmenter"}]
     assert "fit" in metadata["dropped_steps_note"]
     assert metadata["classifier"]["params"]["filters"] == {"__tuple__": [4, 8]}
+    assert metadata["classifier"]["params_not_saved"] == []
 
 
 @pytest.mark.slow
@@ -321,18 +324,41 @@ def test_classifier_file_written_by_0_1_0_loads(fitted, data, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(images), clf.predict_proba(images))
 
 
-def test_classifier_files_are_still_written_in_the_0_1_0_layout(fitted, tmp_path):
-    """Files written now keep the layout above, so skcharclf 0.1.0 can read them."""
+def test_classifier_and_pipeline_files_share_one_format(fitted, saved, tmp_path):
+    """One tag, one version, one value encoding in both skcharclf.json files."""
     clf = fitted.named_steps["clf"]
     clf.save(tmp_path / "now.keras")
     with zipfile.ZipFile(tmp_path / "now.keras") as archive:
         metadata = json.loads(archive.read("skcharclf.json"))
-    assert set(metadata) == set(_CLASSIFIER_FILE_0_1_0)
-    assert metadata["format"] == _CLASSIFIER_FILE_0_1_0["format"]
-    assert metadata["params"]["image_shape"] == {"tuple": [16, 16]}
-    assert metadata["params"]["filters"] == {"tuple": [4, 8]}
+    with zipfile.ZipFile(saved) as archive:
+        pipeline_metadata = json.loads(archive.read("skcharclf.json"))
+    assert (metadata["format"], metadata["format_version"], metadata["content"]) == (
+        "skcharclf-model",
+        2,
+        "classifier",
+    )
+    assert metadata["params"]["image_shape"] == {"__tuple__": [16, 16]}
     assert metadata["params"]["validation_data"] is None
     assert set(metadata["params"]) == set(clf.get_params()) and not metadata["params_not_saved"]
+    assert metadata["params"] == pipeline_metadata["classifier"]["params"]
+
+
+def test_each_loader_names_the_other_file_kind(fitted, saved, tmp_path):
+    clf = fitted.named_steps["clf"]
+    clf.save(tmp_path / "clf.keras")
+    with pytest.raises(ValueError, match=r"\(it is a pipeline file, which .*load_pipeline reads"):
+        load_model(saved)
+    with pytest.raises(ValueError, match=r"\(it is a classifier file, which .*load_model reads"):
+        load_pipeline(tmp_path / "clf.keras")
+
+
+def test_newer_classifier_file_asks_for_an_upgrade(fitted, tmp_path):
+    fitted.named_steps["clf"].save(tmp_path / "clf.keras")
+    newer = _rewrite(
+        tmp_path / "clf.keras", tmp_path / "newer.keras", lambda m: m.update({"format_version": 3})
+    )
+    with pytest.raises(ValueError, match=r"model format version 3; .* upgrade skcharclf"):
+        load_model(newer)
 
 
 def test_pipeline_file_written_by_0_1_0_loads(fitted, saved, data, tmp_path):
@@ -348,3 +374,45 @@ def test_pipeline_file_written_by_0_1_0_loads(fitted, saved, data, tmp_path):
     model = load_pipeline(old)
     assert model.named_steps["resize"].size == (16, 16)
     np.testing.assert_array_equal(model.predict_proba(data[0]), fitted.predict_proba(data[0]))
+
+
+# tests/data/format1_pipeline.skc: a .skc file written by skcharclf at commit 99df281 (model
+# format 1, the last version with two format tags) of
+#   Pipeline([("resize", ImageResizer(size=(8, 8), image_shape=(8, 8))),
+#             ("clf", KerasCharClassifier(**TINY_CLASSIFIER, class_weight={"c": 2.0},
+#                                         loss="focal", focal_alpha=[1.0, 2.0, 3.0]))])
+# fitted on bar_chars([12, 8, 6], [0, 3, 5], seed=0, labels=["a", "b", "c"]) (tests/_data.py);
+# its classifier/model.keras is that version's KerasCharClassifier.save() file.
+# tests/data/format1_expected.json holds that pipeline's predict_proba on the same data.
+
+
+def _format1_expected():
+    from _data import bar_chars
+
+    X, _ = bar_chars([12, 8, 6], [0, 3, 5], seed=0, labels=["a", "b", "c"])
+    expected = json.loads((DATA / "format1_expected.json").read_text())
+    return X, np.array(expected["predict_proba"])
+
+
+def test_files_written_in_format_1_load():
+    X, expected = _format1_expected()
+    model = load_pipeline(DATA / "format1_pipeline.skc")
+    assert model.named_steps["resize"].size == (8, 8)
+    np.testing.assert_allclose(model.predict_proba(X), expected, atol=1e-5)
+
+
+def test_classifier_file_written_in_format_1_loads(tmp_path):
+    X, expected = _format1_expected()
+    with zipfile.ZipFile(DATA / "format1_pipeline.skc") as archive:
+        metadata = json.loads(archive.read("skcharclf.json"))
+        (tmp_path / "old.keras").write_bytes(archive.read("classifier/model.keras"))
+    with zipfile.ZipFile(tmp_path / "old.keras") as archive:
+        assert json.loads(archive.read("skcharclf.json"))["format"] == (
+            "skcharclf.KerasCharClassifier/1"
+        )
+    assert metadata["format_version"] == 1 and "content" not in metadata
+    clf = load_model(tmp_path / "old.keras")
+    assert clf.get_params()["class_weight"] == {"c": 2.0} and clf.filters == (4,)
+    assert clf.focal_alpha == [1.0, 2.0, 3.0] and clf.loss == "focal"
+    assert clf.diagnosis_ is not None
+    np.testing.assert_allclose(clf.predict_proba(X), expected, atol=1e-5)
