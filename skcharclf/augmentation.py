@@ -62,6 +62,8 @@ _Spec = tuple[str, float, tuple[float, float]]
 # float32; a sampling_strategy asking for more (a dict of huge counts, say) is refused before
 # anything is allocated.
 _MAX_GENERATED_VALUES = 2**30
+# max_new_samples="auto": at least this many new images (small data sets are topped up in full)
+_AUTO_MIN_NEW = 10_000
 
 # (name, probability, (low, high)) per preset; "default" keeps a 32x32 character readable
 # (see examples/plot_rare_class_augmentation.py).
@@ -154,6 +156,16 @@ default="default"
         images ``(1, n_features)`` otherwise. A tuple that contradicts the geometry ``X``
         carries is an error naming both steps. A tuple has at most 1024 pixels per side.
 
+    max_new_samples : "auto", int, float or None, default="auto"
+        Cap on the number of images one call generates, so that memory and the length of an
+        epoch grow with the data, not with the majority class times the number of classes.
+        When ``sampling_strategy`` asks for more, every class is topped up only to the common
+        level that the cap allows (the rarest classes get the most). ``"auto"``: as many as
+        the data has, but at least 10,000 (small data sets are topped up in full; a large
+        long-tailed one at most doubles, and the classifier's logit-adjusted loss, which reads
+        the class frequencies after augmentation, corrects the imbalance that remains). An int:
+        that many; a float: that multiple of ``n_samples``; ``None``: no cap.
+
     random_state : int, RandomState instance or None, default=None
         Seed of every random choice (which images are copied and how they are
         transformed). An int gives the same output on every call.
@@ -167,7 +179,7 @@ default="default"
     Attributes
     ----------
     sampling_strategy_ : dict
-        Number of images to generate per class.
+        Number of images generated per class (after the ``max_new_samples`` cap).
 
     sample_indices_ : ndarray of shape (n_new_samples,)
         For each row of the resampled ``X``, the index of the original sample it is (for the
@@ -229,6 +241,12 @@ default="default"
         **BaseOverSampler._parameter_constraints,
         "transforms": [StrOptions(set(_PRESETS)), list, tuple],
         "image_shape": [StrOptions({"auto"}), IMAGE_SHAPE],
+        "max_new_samples": [
+            StrOptions({"auto"}),
+            Interval(numbers.Integral, 0, None, closed="left"),
+            Interval(numbers.Real, 0, None, closed="neither"),
+            None,
+        ],
         "n_jobs": [Interval(numbers.Integral, -MAX_THREADS, MAX_THREADS, closed="both"), None],
     }
 
@@ -238,12 +256,14 @@ default="default"
         sampling_strategy="auto",
         transforms="default",
         image_shape="auto",
+        max_new_samples="auto",
         random_state=None,
         n_jobs=None,
     ):
         super().__init__(sampling_strategy=sampling_strategy)
         self.transforms = transforms
         self.image_shape = image_shape
+        self.max_new_samples = max_new_samples
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -311,7 +331,38 @@ default="default"
             X_resampled = FlatImages(X_resampled, self.image_shape_, source=source)
         return X_resampled, y_resampled
 
+    def _cap_new_samples(self, y):
+        """Scale ``sampling_strategy_`` down to the ``max_new_samples`` cap.
+
+        The cap is shared by raising every class towards one common level (water filling):
+        the smallest classes get the most images and no class passes the size it asked for.
+        """
+        cap = self.max_new_samples
+        if cap is None:
+            return
+        if cap == "auto":
+            cap = max(y.shape[0], _AUTO_MIN_NEW)
+        elif isinstance(cap, numbers.Real) and not isinstance(cap, numbers.Integral):
+            cap = math.floor(cap * y.shape[0])
+        asked = {klass: max(int(n), 0) for klass, n in self.sampling_strategy_.items()}
+        if sum(asked.values()) <= cap:
+            return
+        sizes = {klass: int(np.count_nonzero(y == klass)) for klass in asked}
+
+        def new_images(level):
+            return {k: min(asked[k], max(level - sizes[k], 0)) for k in asked}
+
+        low, high = 0, max(sizes[k] + asked[k] for k in asked)
+        while low < high:  # the highest level whose top-up fits under the cap
+            middle = (low + high + 1) // 2
+            if sum(new_images(middle).values()) <= cap:
+                low = middle
+            else:
+                high = middle - 1
+        self.sampling_strategy_ = new_images(low)
+
     def _fit_resample(self, X, y):
+        self._cap_new_samples(y)
         n_new = sum(max(int(n), 0) for n in self.sampling_strategy_.values())
         if n_new * X.shape[1] > _MAX_GENERATED_VALUES:
             raise ValueError(

@@ -193,6 +193,35 @@ def test_counts_match_float_strategy_for_binary_target(data):
     assert Counter(y_res.tolist()) == {True: 40, False: 20}
 
 
+@pytest.mark.parametrize(
+    ("cap", "expected"),
+    [
+        (None, {0: 40, 1: 40, 2: 40, 3: 40}),
+        ("auto", {0: 40, 1: 40, 2: 40, 3: 40}),  # small data: topped up in full
+        (40, {0: 40, 1: 30, 2: 27, 3: 27}),  # 0 + 15 + 24 = 39 new: one common level, 27
+        (0.1, {0: 40, 1: 30, 2: 12, 3: 11}),  # 8 new (10 % of 85): the rarest class first
+        (0, {0: 40, 1: 30, 2: 12, 3: 3}),
+    ],
+)
+def test_max_new_samples_tops_classes_up_to_a_common_level(data, cap, expected):
+    X, y = data  # 40, 30, 12 and 3 images
+    augmenter = _augmenter(max_new_samples=cap)
+    X_res, y_res = augmenter.fit_resample(X, y)
+    assert Counter(y_res.tolist()) == expected
+    assert X_res.shape[0] == y_res.size
+    assert sum(augmenter.sampling_strategy_.values()) == y_res.size - y.size
+
+
+def test_max_new_samples_auto_caps_large_data_at_its_own_size():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], [12_000, 400, 40])  # a full top-up would add 23,560 images
+    X = rng.rand(y.size, 4).astype(np.float32)
+    _, y_res = RareClassAugmenter(image_shape=(2, 2), random_state=0).fit_resample(X, y)
+    counts = Counter(y_res.tolist())
+    assert y_res.size - y.size <= y.size  # at most doubles
+    assert counts[0] == 12_000 and counts[1] == counts[2] > 6_000
+
+
 def test_shrinking_a_class_is_an_error(data):
     X, y = data
     with pytest.raises(ValueError, match="should be greater or equal to the original"):
