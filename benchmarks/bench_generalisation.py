@@ -152,6 +152,8 @@ def main() -> None:
                 run = {"set": set_name, "approach": approach, "seed": seed,
                        "n_train": len(y_train), "fit_seconds": fit_seconds,
                        **scores(np.asarray(y_train), np.asarray(y_test), model.predict(X_test))}
+                if approach == "procedure CNN":
+                    run["procedure_epochs"] = args.procedure_epochs
                 if set_name == "fonts-large":
                     run["large_samples"] = args.large_samples
                 runs[(set_name, approach, seed)] = run

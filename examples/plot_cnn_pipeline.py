@@ -11,7 +11,7 @@ and saves the model to a pickle-free file.
 
 The settings are shrunk so that the example runs in well under a minute on two CPU cores
 (16x16 images, two stages of 8 and 16 filters, 12 epochs); the defaults (32x32, 24-48-96
-filters, 20 epochs) do better.
+filters, a budget of optimizer steps sized to the data) do better.
 """
 
 # %%

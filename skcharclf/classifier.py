@@ -93,9 +93,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     Takes a *flat batch* (rows of flattened ``image_shape`` images, e.g. the output of
     :class:`~skcharclf.ImageResizer`) and trains a Keras network whose every design and training
     choice is a parameter below. The default is a small residual CNN sized for a CPU
-    (24-48-96 filters behind a stride-2 stem, about 14 MFLOPs per 32x32 image), trained for 20
-    epochs with Adam, a cosine learning-rate decay, the logit-adjusted loss (rare classes count
-    as much as frequent ones), light online augmentation and a prior-initialised output layer.
+    (24-48-96 filters behind a stride-2 stem, about 14 MFLOPs per 32x32 image), trained for a
+    number of optimizer steps sized to the data with Adam, a cosine learning-rate decay, the
+    logit-adjusted loss (rare classes count as much as frequent ones), light online
+    augmentation and a prior-initialised output layer.
 
     Parameters
     ----------
@@ -180,12 +181,12 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     batch_size : int, default=64
         Samples per gradient update, at most 65536.
     epochs : int or "auto", default="auto"
-        Passes over the training data (at most, with early stopping). ``"auto"`` is 20
-        epochs, the budget sized for real image sets, scaled down in proportion on a toy-sized
-        training set of fewer than 4,096 values (pixels times samples: fewer than 4 images of
-        32x32 or 64 of 8x8, scikit-learn's small test problems), with at least one epoch, so
-        a default fit on a handful of samples costs a second, not a minute. The epochs run
-        are ``epochs_``. An int is at most 1,000,000.
+        Passes over the training data (at most, with early stopping). ``"auto"`` sizes the
+        budget in optimizer steps: 20 epochs, stretched to at least 1,500 steps (small data
+        needs many passes) and cut to at most 6,000 (a pass over large data teaches a lot),
+        in whole epochs from 1 to 100; on fewer than 65,536 training values (64 images of
+        32x32: toy problems) proportionally fewer epochs. The learning-rate schedule spans
+        the budget; ``epochs_`` is the number run. An int is at most 1,000,000.
     class_sampling : {"natural", "sqrt", "balanced"}, default="natural"
         How each epoch draws its ``n_samples`` training rows: a permutation of them, or with
         replacement so that class ``c`` comes up in proportion to the square root of its size,
