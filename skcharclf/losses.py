@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._docstring import fill_doc
 from ._tf import import_keras
 
 __all__ = [
@@ -39,6 +40,19 @@ __all__ = [
 
 keras = import_keras()
 ops = keras.ops
+
+# Parameters the losses share, described once (see skcharclf._docstring).
+_PARAMETERS = {
+    "label_smoothing": """\
+label_smoothing : float, default=0.0
+    Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.""",
+    "class_priors": """\
+class_priors : sequence of float
+    Training frequency of every class, in the order of the class indices.""",
+    "name": """\
+name : str, optional
+    Name of the loss.""",
+}
 
 
 def is_mixed(y_true: Any) -> bool:
@@ -121,15 +135,14 @@ class _LogitLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")
+@fill_doc(**_PARAMETERS)
 class CrossEntropy(_LogitLoss):
     """Softmax cross-entropy from logits with integer labels and optional label smoothing.
 
     Parameters
     ----------
-    label_smoothing : float, default=0.0
-        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
-    name : str, optional
-        Name of the loss.
+    %(label_smoothing)s
+    %(name)s
 
     See Also
     --------
@@ -151,6 +164,7 @@ class CrossEntropy(_LogitLoss):
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")
+@fill_doc(**_PARAMETERS)
 class FocalLoss(_LogitLoss):
     """Multi-class focal loss from logits (Lin et al., 2017).
 
@@ -166,10 +180,8 @@ class FocalLoss(_LogitLoss):
         Class weighting: one float for every class, or one weight per class (in the order of
         the class indices). ``None`` weights all classes by 1. (The classifier's
         ``focal_alpha="balanced"`` is resolved to per-class weights before it gets here.)
-    label_smoothing : float, default=0.0
-        Mix ``label_smoothing`` of a uniform distribution into the one-hot targets.
-    name : str, optional
-        Name of the loss.
+    %(label_smoothing)s
+    %(name)s
 
     See Also
     --------
@@ -201,6 +213,7 @@ class FocalLoss(_LogitLoss):
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")
+@fill_doc(**_PARAMETERS)
 class LogitAdjustedLoss(_LogitLoss):
     """Logit-adjusted softmax cross-entropy (Menon et al., 2021).
 
@@ -215,15 +228,13 @@ class LogitAdjustedLoss(_LogitLoss):
 
     Parameters
     ----------
-    class_priors : sequence of float
-        Training frequency of every class, in the order of the class indices.
+    %(class_priors)s
     tau : float, default=1.0
         Strength of the adjustment; ``tau=0`` is plain cross-entropy.
     label_smoothing : float, default=0.0
         Mix ``label_smoothing`` of the distribution ``prior ** tau`` (normalised) into the
         one-hot targets.
-    name : str, optional
-        Name of the loss.
+    %(name)s
 
     See Also
     --------
@@ -267,6 +278,7 @@ class LogitAdjustedLoss(_LogitLoss):
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")
+@fill_doc(**_PARAMETERS)
 class BalancedSoftmaxLoss(LogitAdjustedLoss):
     """Balanced softmax cross-entropy (Ren et al., 2020).
 
@@ -274,12 +286,10 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
 
     Parameters
     ----------
-    class_priors : sequence of float
-        Training frequency of every class, in the order of the class indices.
+    %(class_priors)s
     label_smoothing : float, default=0.0
         Mix ``label_smoothing`` of the class priors into the one-hot targets.
-    name : str, optional
-        Name of the loss.
+    %(name)s
 
     See Also
     --------
