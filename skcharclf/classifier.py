@@ -33,6 +33,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _bounds as bounds
 from ._atomic import restore_on_failure
+from ._docstring import FLAT_X, PREDICT_RETURNS, PROBA_RETURNS, fill_doc
 from ._feed import (
     PREDICT_BATCH,
     SAMPLING_POWERS,
@@ -802,33 +803,37 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         data = batches(X, None, None, np.arange(X.shape[0]), PREDICT_BATCH, None)
         return self.model_.predict(data, verbose=0)
 
+    @fill_doc(X=FLAT_X, y_pred=PREDICT_RETURNS)
     def predict(self, X: Any) -> np.ndarray:
         """Predict class labels.
 
+        The label of the network's largest logit, which is also the most probable class of
+        :meth:`predict_proba`.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows of flattened images.
+        %(X)s
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        %(y_pred)s
         """
         return super().predict(X)
 
+    @fill_doc(X=FLAT_X, proba=PROBA_RETURNS)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Predict class probabilities (the softmax of the network's logits).
 
+        Computed in float64, so the probability of an unlikely class stays positive where a
+        float32 softmax would round it to 0.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows of flattened images.
+        %(X)s
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Probabilities in the order of ``classes_``; rows sum to 1.
+        %(proba)s
         """
         logits = self._predict_raw(X).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)

@@ -31,12 +31,18 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, indexable
 from threadpoolctl import threadpool_limits
 
 from skcharclf._atomic import restore_on_failure
+from skcharclf._docstring import PREDICT_RETURNS, PROBA_RETURNS, fill_doc
 from skcharclf._progress import report_progress
 from skcharclf._utils import draw_seed, final_estimator
 from skcharclf.diagnostics import NoValidationWarning
 from skcharclf.model_selection import check_cv_for_classes, check_train_folds, threads_per_job
 
 __all__ = ["FoldEnsembleClassifier"]
+
+# ``X`` of the methods that hand it to the fitted members (see skcharclf._docstring).
+_MEMBERS_X = """\
+X : array-like of shape (n_samples, n_features) or image batch
+    Samples in the form the members accept."""
 
 
 def _takes_validation_data(estimator: Any) -> bool:
@@ -422,18 +428,20 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                                  only_if_none=self.n_threads_per_job == "auto")
         return member
 
+    @fill_doc(X=_MEMBERS_X, proba=PROBA_RETURNS)
     def predict_proba(self, X: Any) -> np.ndarray:
         """Average the members' class probabilities.
 
+        A member whose training part lost a class (a sampler in its pipeline may remove one)
+        gives that class a probability of 0.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or image batch
-            Samples in the form the members accept.
+        %(X)s
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Mean of the members' ``predict_proba``, columns in the order of ``classes_``.
+        %(proba)s
         """
         check_is_fitted(self)
         total = _aligned_proba(self.estimators_[0], X, self.classes_).astype(np.float64)
@@ -441,18 +449,20 @@ class FoldEnsembleClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             total += _aligned_proba(member, X, self.classes_)
         return total / len(self.estimators_)
 
+    @fill_doc(X=_MEMBERS_X, y_pred=PREDICT_RETURNS)
     def predict(self, X: Any) -> np.ndarray:
         """Predict the class with the highest mean probability.
 
+        The argmax of :meth:`predict_proba`: a tie goes to the class that comes first in
+        ``classes_``.
+
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features) or image batch
-            Samples in the form the members accept.
+        %(X)s
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            Predicted class labels.
+        %(y_pred)s
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
