@@ -102,6 +102,10 @@ class StatelessImageTransformer(TransformerMixin, BaseEstimator):
     def fit(self, X: object, y: object = None) -> StatelessImageTransformer:
         """Check the parameters and the input; nothing is learnt.
 
+        A flat batch sets ``n_features_in_`` (and ``feature_names_in_`` for a data frame with
+        string column names); an image batch, whose images may differ in size, removes those
+        of an earlier fit.
+
         Parameters
         ----------
         X : image batch or array-like of shape (n_samples, n_features)

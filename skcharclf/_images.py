@@ -712,11 +712,14 @@ def resolve_geometry(
 ) -> tuple[int, int]:
     """Resolve a step's ``image_shape`` parameter against the geometry its input carries.
 
+    Does what :func:`resolve_image_shape` does, with the same errors, and two differences when
+    the input carries a geometry: ``"auto"`` takes it instead of inferring a square or one row,
+    and an explicit ``image_shape`` that contradicts it is a ValueError naming both steps.
+
     Parameters
     ----------
     image_shape : "auto" or tuple of (int, int)
-        The step's parameter. ``"auto"`` takes the input's geometry, else infers as
-        :func:`resolve_image_shape` does (a square, else one row).
+        The step's parameter.
     n_features : int
         Number of columns of the validated flat batch.
     geometry : ((height, width), source) or None
@@ -727,12 +730,7 @@ def resolve_geometry(
     Returns
     -------
     (height, width) : tuple of int
-
-    Raises
-    ------
-    ValueError
-        When an explicit ``image_shape`` contradicts the input's geometry: the message names
-        both steps.
+        The image shape, checked against ``n_features`` as by :func:`resolve_image_shape`.
     """
     if geometry is None:
         return resolve_image_shape(image_shape, n_features)
