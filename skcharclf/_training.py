@@ -297,15 +297,18 @@ def resolve_epochs(epochs: int | str, steps_per_epoch: int, n_values: int) -> in
     """``epochs``, or the budget of ``"auto"`` for ``steps_per_epoch`` batches of
     ``n_values`` training pixel values in all.
 
-    ``"auto"`` trains :data:`AUTO_EPOCHS` epochs, stretched to at least
-    :data:`AUTO_MIN_STEPS` optimizer steps and cut to at most :data:`AUTO_MAX_STEPS` (whole
-    epochs, at most :data:`AUTO_MAX_EPOCHS`, at least one); on fewer than
+    ``"auto"`` trains :data:`AUTO_EPOCHS` epochs, stretched to about :data:`AUTO_MIN_STEPS`
+    optimizer steps (the nearest whole number of epochs, at most :data:`AUTO_MAX_EPOCHS`) or
+    cut to at most :data:`AUTO_MAX_STEPS` (at least one epoch); on fewer than
     :data:`AUTO_FULL_VALUES` pixel values, proportionally fewer epochs.
     """
     if epochs != "auto":
         return int(epochs)
-    target = min(max(AUTO_EPOCHS * steps_per_epoch, AUTO_MIN_STEPS), AUTO_MAX_STEPS)
-    budget = min(AUTO_MAX_EPOCHS, max(1, round(target / steps_per_epoch)))
+    budget = AUTO_EPOCHS
+    if budget * steps_per_epoch < AUTO_MIN_STEPS:  # the nearest whole number of epochs
+        budget = min(AUTO_MAX_EPOCHS, round(AUTO_MIN_STEPS / steps_per_epoch))
+    elif budget * steps_per_epoch > AUTO_MAX_STEPS:  # whole epochs within the cap, at least 1
+        budget = max(1, AUTO_MAX_STEPS // steps_per_epoch)
     share = min(1.0, n_values / AUTO_FULL_VALUES)
     return max(1, math.ceil(budget * share))
 

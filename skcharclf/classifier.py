@@ -183,8 +183,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         Samples per gradient update, at most 65536.
     epochs : int or "auto", default="auto"
         Passes over the training data (at most, with early stopping). ``"auto"`` sizes the
-        budget in optimizer steps: 20 epochs, stretched to at least 1,500 steps (small data
-        needs many passes) and cut to at most 6,000 (a pass over large data teaches a lot),
+        budget in optimizer steps: 20 epochs, stretched to about 1,500 steps (small data
+        needs many passes) or cut to at most 6,000 (a pass over large data teaches a lot),
         in whole epochs from 1 to 100; on fewer than 65,536 training values (64 images of
         32x32: toy problems) proportionally fewer epochs. The learning-rate schedule spans
         the budget; ``epochs_`` is the number run. An int is at most 1,000,000.
