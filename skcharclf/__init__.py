@@ -31,6 +31,8 @@ _LAZY = {
     "diagnose_history": "diagnostics",
     "sanity_check": "diagnostics",
     "make_report": "report",
+    "lr_find": "lr_finder",
+    "plot_lr_find": "lr_finder",
     "save_pipeline": "persistence",
     "load_pipeline": "persistence",
 }

@@ -19,8 +19,10 @@ only module that imports it: moving to Keras's own ``keras.wrappers`` is a chang
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from numbers import Integral, Real
 from typing import Any
 
@@ -627,6 +629,16 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         """
         limit_threads(self.n_threads)
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        with self._prepared_training(X, y, sample_weight, warm) as run:
+            train_network(self, *run)
+        self._diagnose_and_report()
+        self._warn_if_unjudged()
+        return self
+
+    @contextlib.contextmanager
+    def _prepared_training(self, X: Any, y: Any, sample_weight: Any, warm: bool) -> Iterator:
+        """Check and split the data, prepare the network under the fit's random state and
+        yield the arguments of ``train_network`` (:func:`~skcharclf.lr_find` uses them too)."""
         geometry = image_geometry(X)
         X, y = self._validate_data(X, y, reset=not warm)
         check_classification_targets(y)
@@ -652,10 +664,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
         with tensorflow_random_state(self._seed):
             codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
-            train_network(self, X, codes, weights, train_idx, val_idx, loss)
-        self._diagnose_and_report()
-        self._warn_if_unjudged()
-        return self
+            yield X, codes, weights, train_idx, val_idx, loss
 
     def _check_filters(self) -> None:
         if callable(self.architecture):

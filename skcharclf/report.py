@@ -48,6 +48,7 @@ _SECTIONS = (
     ("class-balance", "Class balance"),
     ("samples", "Samples"),
     ("learning-curves", "Learning curves"),
+    ("lr-find", "Learning-rate range test"),
     ("confusion-matrix", "Confusion matrix"),
     ("per-class", "Per class"),
     ("mistakes", "Mistakes"),
@@ -60,6 +61,7 @@ _LAYOUT = (
     ("summary",),
     ("class-balance", "samples"),
     ("learning-curves",),
+    ("lr-find",),
     ("confusion-matrix", "per-class"),
     ("mistakes",),
     ("dataset-analysis",),
@@ -77,6 +79,7 @@ _LAYOUT = (
         "title": [str],
         "analysis": [HasMethods(["to_dict"]), None],
         "max_mistakes": [Interval(Integral, 0, None, closed="left")],
+        "lr_find": [object],  # checked below: importing its class would start TensorFlow
     },
     prefer_skip_nested_validation=True,
 )
@@ -91,11 +94,13 @@ def make_report(
     title: str = "skcharclf report",
     analysis: Any = None,
     max_mistakes: int = 24,
+    lr_find: Any = None,
 ) -> Path:
     """Write an HTML report card of a fitted classifier evaluated on a test set.
 
     The report has eight sections: summary metrics; class balance; a grid of sample images
-    per class; learning curves with the training diagnosis marked on them; a row-normalised
+    per class; learning curves with the training diagnosis marked on them (followed by the
+    learning-rate range test when ``lr_find`` is given); a row-normalised
     confusion matrix; precision, recall and F1 per class (table and bars); the most confident
     mistakes; and the dataset analysis with its recommendations. The file is self-contained
     (inline images and style, no network access, no JavaScript) and readable on a phone.
@@ -128,6 +133,9 @@ def make_report(
         By default it is computed on ``X_train, y_train`` (or on the test set).
     max_mistakes : int, default=24
         How many misclassified test images to show, most confident first.
+    lr_find : LRFindResult, optional
+        A learning-rate range test (:func:`~skcharclf.lr_find`) to show after the learning
+        curves: the loss against the rate, with the suggested rate.
 
     Returns
     -------
@@ -162,6 +170,10 @@ def make_report(
     PosixPath('report.html')
     """
     plots.import_matplotlib()  # fail before any expensive work
+    if lr_find is not None and not hasattr(lr_find, "suggested_rate"):
+        raise TypeError(
+            f"lr_find must be the LRFindResult of skcharclf.lr_find, got {type(lr_find).__name__}."
+        )
     check_is_fitted(model)
     y_test = _check_labels(X_test, y_test, "X_test", "y_test")
     if (X_train is None) != (y_train is None):
@@ -197,6 +209,7 @@ def make_report(
             _balance_section(data_labels, classes, labels, data_name, analysis),
             _samples_section(data_images, data_labels, classes, labels, data_name),
             _curves_section(final, history, findings, len(model_classes)),
+            *([] if lr_find is None else [_lr_find_section(final, lr_find)]),
             _confusion_section(y_test, y_pred, classes, labels),
             _per_class_section(y_test, y_pred, classes, labels),
             _mistakes_section(test_images, y_test, y_pred, confidence, max_mistakes),
@@ -204,6 +217,8 @@ def make_report(
         ]
     # Side by side, charts of many classes would be too small to read.
     layout = _LAYOUT if len(classes) <= _MAX_PAIRED_CLASSES else [(sid,) for sid, _ in _SECTIONS]
+    shown = {sid for sid, *_ in sections}
+    layout = [row for row in layout if set(row) <= shown]
     document = _page(title, _describe_model(model), sections, layout)
     path = Path(path)
     with atomic_output(path) as partial:
@@ -510,6 +525,33 @@ def _curves_section(final, history, findings, n_classes: int) -> tuple:
         lead += "; the star marks the epoch whose weights were kept"
     lead += "."
     return "learning-curves", heading, lead, "".join(body)
+
+
+def _lr_find_section(final: Any, result: Any) -> tuple:
+    fig = plots.lr_find_curve(
+        result.rates,
+        result.losses,
+        result.smoothed_losses,
+        suggested=result.suggested_rate,
+        lowest=result.min_loss_rate,
+    )
+    current = getattr(final, "learning_rate", None)
+    facts = [
+        ("suggested learning rate", f"{result.suggested_rate:.3g}"),
+        ("rate at the lowest smoothed loss", f"{result.min_loss_rate:.3g}"),
+        (f"steps, rates {result.rates[0]:.3g} to {result.rates[-1]:.3g}", f"{len(result.rates)}"),
+    ]
+    if current is not None:
+        facts.append(("learning_rate of this model", f"{current:g}"))
+    lead = (
+        "The training loss of a fresh network while its learning rate grew exponentially, "
+        "one batch per rate (skcharclf.lr_find): flat where the rate is too small to matter, "
+        "falling where it trains, exploding where it is too high"
+        + (" (the test stopped there)" if result.diverged else "")
+        + ". The suggestion is a tenth of the rate at the lowest smoothed loss."
+    )
+    body = _figure_html(fig, "Loss against learning rate.") + _facts_html(facts)
+    return "lr-find", "Learning-rate range test", lead, body
 
 
 def _findings_html(findings: Sequence[Any], *, numbered: bool = True) -> str:

@@ -89,7 +89,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from skcharclf.diagnostics import format_findings
     from skcharclf.persistence import save_pipeline
 
-    config = _read_config(args.config) if args.config else {}
+    config = read_config(args.config) if args.config else {}
     pipeline = build_pipeline(config, args)
     out = common.check_writable(args.out, "--out")
     X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
@@ -127,7 +127,7 @@ def _fit(pipeline: Any, X: Any, y: np.ndarray) -> None:
         raise CommandError(str(exc)) from exc
 
 
-def _read_config(path_text: str) -> dict[str, Any]:
+def read_config(path_text: str) -> dict[str, Any]:
     path = Path(path_text)
     if not path.is_file():
         raise CommandError(f"config file {path_text!r} does not exist.")

@@ -74,7 +74,9 @@ def _rule_divergence(curves: Curves, t: DiagnosisThresholds) -> Finding | None:
     loss, val = curves.loss, curves.val_loss
     bad = ~np.isfinite(loss) if val is None else ~(np.isfinite(loss) & np.isfinite(val))
     remedies = [
-        "Lower learning_rate by a factor of 10 (Adam usually trains well at 1e-3 or below).",
+        "Lower learning_rate by a factor of 10 (Adam usually trains well at 1e-3 or below), "
+        "or measure where the loss starts to explode with skcharclf.lr_find(estimator, X, y) "
+        "(CLI: skcharclf lr-find DATA) and train at the rate it suggests.",
         'Use a warm-up or decaying schedule: lr_schedule="onecycle", "cosine" or "plateau".',
         "If you raised batch_size or set scale_lr_with_batch=True, the effective learning "
         "rate grew with it.",
@@ -229,7 +231,9 @@ def _rule_plateau(curves: Curves, t: DiagnosisThresholds) -> Finding | None:
         "stuck exactly at ln C can also mean the labels do not match the images.",
         [
             "Raise learning_rate by a factor of 10 (Adam: try 1e-3), or use "
-            'lr_schedule="onecycle", which ramps the rate up first.',
+            'lr_schedule="onecycle", which ramps the rate up first. '
+            "skcharclf.lr_find(estimator, X, y) (CLI: skcharclf lr-find DATA) measures in a few "
+            "hundred steps from which rate the loss falls, and suggests one.",
             "Check the initialisation: He for ReLU layers, zero_init_residual=True, Glorot for "
             "the output layer (the model builder's defaults).",
             "Check that images and labels stay aligned after shuffling and that the inputs are "
