@@ -373,8 +373,8 @@ def lr_find_curve(
     """The loss of a learning-rate range test against the rate (log scale).
 
     The raw per-batch losses are drawn faint, the smoothed ones bold; a dot marks the lowest
-    smoothed loss and a dashed line the suggested rate. The y axis spans the smoothed curve,
-    so a last exploding batch does not flatten the rest.
+    smoothed loss and a dashed line the suggested rate. The y axis spans the smoothed curve up
+    to its minimum and a little more, so the explosion at the end does not flatten the rest.
     """
     fig = _figure(4.8, 3.0, margins=(0.62, 0.5, 0.12, 0.34))
     ax = fig.add_subplot()
@@ -399,8 +399,12 @@ def lr_find_curve(
             ls="none",
             label=f"lowest ({lowest:.2g})",
         )
-        span = float(finite.max() - finite.min()) or abs(float(finite.min())) or 1.0
-        ax.set_ylim(finite.min() - 0.1 * span, finite.max() + 0.1 * span)
+        # Up to a little above the descent: the explosion leaves the chart, the descent shows.
+        raw = losses[: index + 1]
+        low = min(float(finite.min()), float(raw[np.isfinite(raw)].min(initial=np.inf)))
+        high = float(np.nanmax(smoothed[: index + 1]))
+        span = high - low or abs(low) or 1.0
+        ax.set_ylim(low - 0.15 * span, min(high + 0.6 * span, float(finite.max()) + 0.1 * span))
     ax.axvline(suggested, color=TEAL, lw=1.4, ls=(0, (4, 3)), label=f"suggested ({suggested:.2g})")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
