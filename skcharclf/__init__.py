@@ -27,6 +27,7 @@ _LAZY = {
     "make_char_pipeline": "pipeline",
     "make_baseline_pipeline": "pipeline",
     "search_space": "model_selection",
+    "CachedEstimator": "model_selection",
     "analyze_dataset": "diagnostics",
     "diagnose_history": "diagnostics",
     "sanity_check": "diagnostics",

@@ -1,7 +1,7 @@
 """Model selection for character pipelines: search spaces, class-aware folds, thread budgets.
 
 scikit-learn's searches (``GridSearchCV``, ``RandomizedSearchCV``, ``HalvingRandomSearchCV``)
-drive skcharclf pipelines unchanged; this module adds the three things they leave to the user:
+drive skcharclf pipelines unchanged; this module adds the four things they leave to the user:
 
 * :func:`search_space` returns a sensible ``param_distributions`` for the char pipeline
   (steps ``"denoise"``, ``"resize"``, ``"augment"``, ``"clf"``), so a good random search is
@@ -10,7 +10,9 @@ drive skcharclf pipelines unchanged; this module adds the three things they leav
   when a class has fewer samples than folds (scikit-learn only warns, then scores folds that
   lack the class);
 * :func:`threads_per_job` gives the per-worker thread budget that keeps ``n_jobs`` parallel
-  trainings from oversubscribing the machine.
+  trainings from oversubscribing the machine;
+* :class:`CachedEstimator` stores every finished fit of a search, so a search that was
+  interrupted and is started again only runs the fits that had not finished.
 """
 
 from __future__ import annotations
@@ -31,10 +33,17 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._fit_cache import CachedEstimator, fit_key
 from ._format import label_text as _label
 from ._utils import draw_seed
 
-__all__ = ["check_cv_for_classes", "search_space", "threads_per_job"]
+__all__ = [
+    "CachedEstimator",
+    "check_cv_for_classes",
+    "fit_key",
+    "search_space",
+    "threads_per_job",
+]
 
 
 # ---------------------------------------------------------------------------------------------
