@@ -39,7 +39,7 @@ __all__ = ["LRFindResult", "lr_find", "plot_lr_find"]
 MAX_STEPS = 100_000  # upper bound of num_steps: a range test is a few hundred steps
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LRFindResult:
     """What :func:`lr_find` measured, and the learning rate it suggests.
 

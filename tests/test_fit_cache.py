@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,11 @@ from _data import TINY_CLASSIFIER, bar_chars
 from _marked import N_FITS, Interrupted, MarkedClassifier, entries, fits, marked_search
 from sklearn.base import clone
 from sklearn.datasets import make_classification
+from sklearn.exceptions import SkipTestWarning
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import HalvingRandomSearchCV
+from sklearn.utils.estimator_checks import check_estimator
 
 from skcharclf import KerasCharClassifier, make_char_pipeline
 from skcharclf.model_selection import CachedEstimator, fit_key
@@ -81,6 +85,16 @@ def test_params_are_reached_through_estimator_and_survive_clone(tmp_path):
     assert copy.cache_dir == tmp_path
     assert copy.estimator.named_steps["clf"].epochs == 3
     assert pipe.named_steps["clf"].epochs == "auto"
+
+
+@pytest.mark.parametrize("cached", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_passes_scikit_learn_estimator_checks(tmp_path, cached):
+    model = CachedEstimator(LogisticRegression(), tmp_path if cached else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkipTestWarning)
+        results = check_estimator(model, on_fail=None)
+    assert [r["check_name"] for r in results if r["status"] == "failed"] == []
+    assert any(tmp_path.iterdir()) == cached
 
 
 def test_key_follows_parameters_data_and_fit_params(data):
