@@ -313,6 +313,29 @@ def resolve_epochs(epochs: int | str, steps_per_epoch: int, n_values: int) -> in
     return max(1, math.ceil(budget * share))
 
 
+def training_feed(
+    clf: Any,
+    X: np.ndarray,
+    codes: np.ndarray,
+    weights: np.ndarray | None,
+    rows: np.ndarray,
+    *,
+    epochs: int,
+    first_epoch: int = 0,
+) -> Any:
+    """The ``tf.data`` training batches of ``clf`` (its batch size, seed, class sampling and
+    mixing) over ``rows``, for epochs ``first_epoch`` to ``epochs - 1``."""
+    probabilities = sampling_probabilities(codes, rows, SAMPLING_POWERS[clf.class_sampling])
+    mixing = None
+    if clf.mixup_alpha > 0 or clf.cutmix_alpha > 0:
+        mixing = (clf.image_shape_, clf.mixup_alpha, clf.cutmix_alpha)
+    train, _ = training_batches(
+        X, codes, weights, rows, clf.batch_size, clf._seed,
+        epochs=epochs, first_epoch=first_epoch, probabilities=probabilities, mixing=mixing,
+    )
+    return train
+
+
 def train_network(
     clf: Any,
     X: np.ndarray,
@@ -334,16 +357,7 @@ def train_network(
     steps_per_epoch = math.ceil(train_idx.size / clf.batch_size)
     clf.epochs_ = resolve_epochs(clf.epochs, steps_per_epoch, train_idx.size * X.shape[1])
     steps = clf.epochs_ * steps_per_epoch
-    probabilities = sampling_probabilities(
-        codes, train_idx, SAMPLING_POWERS[clf.class_sampling]
-    )
-    mixing = None
-    if clf.mixup_alpha > 0 or clf.cutmix_alpha > 0:
-        mixing = (clf.image_shape_, clf.mixup_alpha, clf.cutmix_alpha)
-    train, _ = training_batches(
-        X, codes, weights, train_idx, clf.batch_size, clf._seed,
-        epochs=clf.epochs_, probabilities=probabilities, mixing=mixing,
-    )
+    train = training_feed(clf, X, codes, weights, train_idx, epochs=clf.epochs_)
     clf.model_.compile(
         optimizer=make_optimizer(clf, steps),
         loss=loss,

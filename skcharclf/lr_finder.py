@@ -27,9 +27,8 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 
 from . import _plotting as plots
 from ._atomic import atomic_output
-from ._feed import SAMPLING_POWERS, sampling_probabilities, training_batches
 from ._tf import import_keras, limit_threads
-from ._training import OPTIMIZERS
+from ._training import OPTIMIZERS, training_feed
 from ._utils import final_estimator
 
 keras = import_keras()
@@ -115,10 +114,10 @@ def lr_find(
     """Run a learning-rate range test on the estimator's network and suggest a rate.
 
     A fresh network is built and prepared exactly as ``fit`` would (same ``random_state``,
-    normalisation, output bias, loss, optimizer, batch size, class sampling and online
-    augmentation), then trained for up to ``num_steps`` batches with a learning rate that
-    grows exponentially from ``start_lr`` to ``end_lr``. The test stops early once the loss
-    explodes. ``estimator`` itself is not fitted and not changed: the test runs on a clone
+    normalisation, output bias, loss, optimizer, batch size, class sampling, mixup / cutmix
+    and online augmentation), then trained for up to ``num_steps`` batches with a learning
+    rate that grows exponentially from ``start_lr`` to ``end_lr``. The test stops early once
+    the loss explodes. ``estimator`` itself is not fitted and not changed: the test runs on a clone
     (a fitted estimator keeps its network and weights).
 
     Parameters
@@ -251,17 +250,8 @@ def _range_test(
     )
     net.model_.compile(optimizer=OPTIMIZERS[net.optimizer](schedule, net.weight_decay), loss=loss)
     steps_per_epoch = math.ceil(rows.size / net.batch_size)
-    probabilities = sampling_probabilities(codes, rows, SAMPLING_POWERS[net.class_sampling])
-    data, _ = training_batches(
-        X,
-        codes,
-        weights,
-        rows,
-        net.batch_size,
-        net._seed,
-        epochs=math.ceil(rates.size / steps_per_epoch),
-        probabilities=probabilities,
-    )
+    epochs = math.ceil(rates.size / steps_per_epoch)
+    data = training_feed(net, X, codes, weights, rows, epochs=epochs)
     losses, smoothed = [], []
     average, best = 0.0, math.inf
     for step, (x, y, *w) in enumerate(data.take(rates.size)):

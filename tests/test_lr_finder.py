@@ -109,6 +109,12 @@ def test_pipeline_steps_before_the_classifier_prepare_its_data(bars):
     assert not pipe.named_steps["clf"].__sklearn_is_fitted__()
 
 
+def test_mixed_batches_are_fed_as_in_fit(bars):
+    clf = KerasCharClassifier(**TINY_CLASSIFIER, mixup_alpha=0.4, cutmix_alpha=0.4)
+    found = lr_find(clf, *bars, start_lr=1e-4, end_lr=1e-2, num_steps=10)
+    assert np.isfinite(found.losses).all() and not found.diverged
+
+
 def test_refuses_what_is_not_a_keras_classifier(bars):
     with pytest.raises(TypeError, match="KerasCharClassifier or a pipeline ending in one"):
         lr_find(Pipeline([("rf", RandomForestClassifier())]), *bars)
