@@ -231,9 +231,9 @@ def _rule_plateau(curves: Curves, t: DiagnosisThresholds) -> Finding | None:
         "stuck exactly at ln C can also mean the labels do not match the images.",
         [
             "Raise learning_rate by a factor of 10 (Adam: try 1e-3), or use "
-            'lr_schedule="onecycle", which ramps the rate up first. '
-            "skcharclf.lr_find(estimator, X, y) (CLI: skcharclf lr-find DATA) measures in a few "
-            "hundred steps from which rate the loss falls, and suggests one.",
+            'lr_schedule="onecycle", which ramps the rate up first; or measure from which rate '
+            "the loss falls with skcharclf.lr_find(estimator, X, y) (CLI: skcharclf lr-find "
+            "DATA), which suggests one in a few hundred steps.",
             "Check the initialisation: He for ReLU layers, zero_init_residual=True, Glorot for "
             "the output layer (the model builder's defaults).",
             "Check that images and labels stay aligned after shuffling and that the inputs are "
