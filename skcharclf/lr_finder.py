@@ -78,12 +78,12 @@ class LRFindResult:
     end_lr: float
 
     def __str__(self) -> str:
-        end = "the loss exploded" if self.diverged else "the end of the range"
+        end = "stopped when the loss exploded" if self.diverged else "the whole range"
         return (
             f"Suggested learning rate: {self.suggested_rate:.3g} (a tenth of "
             f"{self.min_loss_rate:.3g}, where the smoothed loss is lowest). Tested "
-            f"{len(self.rates)} steps from {self.rates[0]:.3g} to {self.rates[-1]:.3g}, "
-            f"stopped at {end}."
+            f"{len(self.rates)} steps from {self.rates[0]:.3g} to {self.rates[-1]:.3g} "
+            f"({end})."
         )
 
 
