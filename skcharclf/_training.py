@@ -344,10 +344,14 @@ def train_network(
     train_idx: np.ndarray,
     val_idx: np.ndarray | None,
     loss: Any,
+    checkpoint: Any,
 ) -> None:
     """Compile ``clf``'s prepared network and train it with the package's callbacks.
 
-    Sets ``unvalidated_classes_``, ``epochs_``, ``history_`` and ``best_epoch_``.
+    ``checkpoint`` (a :class:`~skcharclf._resume.FitCheckpoint`) restores the state of an
+    interrupted fit, so that training continues after its last saved epoch, and saves the
+    state after each epoch. Sets ``unvalidated_classes_``, ``epochs_``, ``history_`` and
+    ``best_epoch_``.
     """
     validation, val_codes = clf._validation_batches(X, codes, val_idx)
     validated = np.zeros(clf.n_classes_, dtype=bool)
@@ -357,7 +361,9 @@ def train_network(
     steps_per_epoch = math.ceil(train_idx.size / clf.batch_size)
     clf.epochs_ = resolve_epochs(clf.epochs, steps_per_epoch, train_idx.size * X.shape[1])
     steps = clf.epochs_ * steps_per_epoch
-    train = training_feed(clf, X, codes, weights, train_idx, epochs=clf.epochs_)
+    train = training_feed(
+        clf, X, codes, weights, train_idx, epochs=clf.epochs_, first_epoch=checkpoint.epoch
+    )
     clf.model_.compile(
         optimizer=make_optimizer(clf, steps),
         loss=loss,
@@ -375,12 +381,15 @@ def train_network(
             clf.checkpoint_averaging, clf.checkpoint_selection, clf.monitor
         )
         own.append(averaging)
+    callbacks = [*own, *clf._callbacks(validation is not None)]
+    checkpoint.restore_network(clf.model_, clf.epochs_, clf.verbose)
     clf.model_.fit(
         train,
-        epochs=clf.epochs_,
+        epochs=checkpoint.last_epoch(clf.epochs_),
+        initial_epoch=checkpoint.epoch,
         steps_per_epoch=steps_per_epoch,
         validation_data=validation,
-        callbacks=[*own, *clf._callbacks(validation is not None)],
+        callbacks=[*callbacks, *checkpoint.callbacks(callbacks, guard)],
         verbose=clf.verbose,
         shuffle=False,
     )

@@ -94,6 +94,16 @@ class HistoryRecorder(keras.callbacks.Callback):
         for key, value in record.items():
             self.history.setdefault(key, []).append(value)
 
+    def get_state(self) -> dict:
+        """The curves recorded so far, to resume training later (see :meth:`set_state`)."""
+        return {"history": {key: list(values) for key, values in self.history.items()}}
+
+    def set_state(self, state: dict) -> None:
+        """Continue the curves of :meth:`get_state`'s ``state``."""
+        self.history = {
+            key: [float(value) for value in values] for key, values in state["history"].items()
+        }
+
 
 class Divergence(NamedTuple):
     """Where and how training diverged (see :class:`DivergenceGuard`)."""
@@ -202,6 +212,27 @@ class CheckpointAveraging(keras.callbacks.Callback):
         self._checkpoints.append((sign * record[self.monitor], self._epoch, weights))
         self._checkpoints.sort(key=lambda item: (item[0], item[1]))
         del self._checkpoints[self.keep :]
+
+    def get_state(self) -> dict:
+        """The kept checkpoints, to resume training later (see :meth:`set_state`).
+
+        Returns
+        -------
+        state : dict
+            ``"checkpoints"``: lists of weight arrays (``select="last"``), or ``(score,
+            epoch, weights)`` triples (``select="best"``), best first.
+        """
+        return {"checkpoints": list(self._checkpoints)}
+
+    def set_state(self, state: dict) -> None:
+        """Keep the checkpoints of :meth:`get_state`'s ``state`` instead of the current ones."""
+        if self.select == "last":
+            self._checkpoints = deque((list(w) for w in state["checkpoints"]), maxlen=self.keep)
+        else:
+            self._checkpoints = [
+                (float(score), int(epoch), list(weights))
+                for score, epoch, weights in state["checkpoints"]
+            ]
 
     def averaged_weights(self) -> list[np.ndarray] | None:
         """The mean of the kept checkpoints (integer state, e.g. seeds, from the last one).

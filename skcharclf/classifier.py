@@ -52,6 +52,7 @@ from ._feed import (
 from ._format import label_text
 from ._images import image_geometry, resolve_geometry
 from ._progress import report_progress
+from ._resume import open_checkpoint
 from ._tf import import_keras, limit_threads, pin_op_determinism_state
 from ._training import (
     LOSSES,
@@ -251,6 +252,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
     freeze_backbone : bool, default=False
         Train only the output layer; the backbone (and its batch normalisation) stays fixed:
         the procedure's "no trainable layers" constraint.
+    checkpoint_dir : str or path, optional
+        Save the whole training state there after every epoch, atomically; a fit
+        interrupted (Ctrl-C, an error, a killed process) and started again with the same
+        data, parameters and directory continues after the last saved epoch and predicts as
+        the uninterrupted fit would. Other data or parameters are refused (ValueError). A
+        completed fit marks the directory ``DONE``; the next fit there starts afresh. One
+        fit at a time per directory. See the user guide, "Resume an interrupted fit".
     n_threads : int, optional
         Limit TensorFlow's thread pools (for parallel workers; only effective before
         TensorFlow's first operation in the process), at most 1024.
@@ -391,6 +399,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "warm_start": ["boolean"],
         "backbone_weights": [None, str, os.PathLike],
         "freeze_backbone": ["boolean"],
+        "checkpoint_dir": [None, str, os.PathLike],
         "n_threads": [None, Interval(Integral, 1, bounds.MAX_THREADS, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -437,6 +446,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         warm_start: bool = False,
         backbone_weights: str | os.PathLike | None = None,
         freeze_backbone: bool = False,
+        checkpoint_dir: str | os.PathLike | None = None,
         n_threads: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -481,6 +491,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.warm_start = warm_start
         self.backbone_weights = backbone_weights
         self.freeze_backbone = freeze_backbone
+        self.checkpoint_dir = checkpoint_dir
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
@@ -633,12 +644,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             train_network(self, *run)
         self._diagnose_and_report()
         self._warn_if_unjudged()
+        run[-1].finish()  # the checkpoint directory: done
         return self
 
     @contextlib.contextmanager
     def _prepared_training(self, X: Any, y: Any, sample_weight: Any, warm: bool) -> Iterator:
         """Check and split the data, prepare the network under the fit's random state and
-        yield the arguments of ``train_network`` (:func:`~skcharclf.lr_find` uses them too)."""
+        yield the arguments of ``train_network`` (:func:`~skcharclf.lr_find` uses them too;
+        the last is the fit's :class:`~skcharclf._resume.FitCheckpoint`)."""
         geometry = image_geometry(X)
         X, y = self._validate_data(X, y, reset=not warm)
         check_classification_targets(y)
@@ -659,12 +672,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self._check_filters()
         self._check_validation_data(labels)  # now, not after the network is built
         rng = check_random_state(self.random_state)
-        self._seed = draw_seed(rng)
-        train_idx, val_idx = self._split(codes, rng)
+        checkpoint = open_checkpoint(self, X, y, weights, warm, rng)  # may restore rng's state
+        self._seed = draw_seed(checkpoint.rng)
+        train_idx, val_idx = self._split(codes, checkpoint.rng)
 
         with tensorflow_random_state(self._seed):
             codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
-            yield X, codes, weights, train_idx, val_idx, loss
+            yield X, codes, weights, train_idx, val_idx, loss, checkpoint
 
     def _check_filters(self) -> None:
         if callable(self.architecture):

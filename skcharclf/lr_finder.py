@@ -202,7 +202,7 @@ def lr_find(
     )
     limit_threads(net.n_threads)
     rates = start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
-    with net._prepared_training(X, y, None, False) as (X, codes, weights, rows, _, loss):
+    with net._prepared_training(X, y, None, False) as (X, codes, weights, rows, _, loss, _):
         losses, smoothed, diverged = _range_test(
             net, X, codes, weights, rows, loss, rates, smoothing, divergence_factor
         )

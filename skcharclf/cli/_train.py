@@ -75,6 +75,12 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="seed of the augmentation and the network (overrides the config)",
     )
+    train.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="save the training state there after every epoch; run the same command again "
+        "after an interruption to continue where it stopped",
+    )
     common.add_progress_options(train)
 
 
@@ -84,13 +90,18 @@ def _run_train(args: argparse.Namespace) -> int:
     Train skcharclf.make_char_pipeline() on DATA, print the diagnosis of its learning curves,
     and save it as a pickle-free model file. --config sets pipeline parameters: a flat JSON or
     YAML mapping of make_char_pipeline arguments and/or pipeline parameters, e.g.
-    {"clf__learning_rate": 0.001, "denoise__method": "median"}.
+    {"clf__learning_rate": 0.001, "denoise__method": "median"}. With --checkpoint-dir, an
+    interrupted training (Ctrl-C, a killed process) continues after its last completed epoch
+    when the same command is run again.
     """
     from skcharclf.diagnostics import format_findings
     from skcharclf.persistence import save_pipeline
 
     config = read_config(args.config) if args.config else {}
     pipeline = build_pipeline(config, args)
+    if args.checkpoint_dir is not None:
+        _check_resumable(pipeline)
+        pipeline.set_params(clf__checkpoint_dir=args.checkpoint_dir)
     out = common.check_writable(args.out, "--out")
     X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
     print(f"Loaded {common.describe_data(args.data, y)}", flush=True)
@@ -101,7 +112,7 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"Pipeline: {steps}", flush=True)
     print(f"Training for {pipeline.get_params()['clf__epochs']} epoch(s) ...", flush=True)
     start = time.perf_counter()
-    _fit(pipeline, X, y)
+    _fit(pipeline, X, y, pipeline.get_params()["clf__checkpoint_dir"])
     print(f"Trained in {time.perf_counter() - start:.1f} s", flush=True)
     save_pipeline(pipeline, out)
     dropped = [name for name, step in pipeline.steps if hasattr(step, "fit_resample")]
@@ -117,7 +128,7 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fit(pipeline: Any, X: Any, y: np.ndarray) -> None:
+def _fit(pipeline: Any, X: Any, y: np.ndarray, checkpoint_dir: Any) -> None:
     from skcharclf.classifier import TrainingDivergedError
 
     try:
@@ -125,6 +136,30 @@ def _fit(pipeline: Any, X: Any, y: np.ndarray) -> None:
     except TrainingDivergedError as exc:
         # the message says which epoch diverged and what to change: an input error
         raise CommandError(str(exc)) from exc
+    except KeyboardInterrupt:
+        if checkpoint_dir is not None:
+            print(
+                f"The epochs completed are saved in {str(checkpoint_dir)!r}: run the same "
+                "command again to continue.",
+                flush=True,
+            )
+        raise
+
+
+def _check_resumable(pipeline: Any) -> None:
+    """Refuse a pipeline whose steps before the classifier draw other numbers on every run:
+    the classifier would see other data when the command is run again, and refuse to resume."""
+    unseeded = [
+        key.partition("__")[0]
+        for key, value in pipeline.get_params(deep=True).items()
+        if key.count("__") == 1 and key.endswith("__random_state") and value is None
+        and not key.startswith("clf__")
+    ]
+    if unseeded:
+        raise CommandError(
+            f"--checkpoint-dir needs --random-state N (or a random_state in the config): the "
+            f"step(s) {', '.join(unseeded)} must draw the same numbers when training resumes."
+        )
 
 
 def read_config(path_text: str) -> dict[str, Any]:
