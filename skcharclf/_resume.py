@@ -74,7 +74,7 @@ class FitCheckpoint:
     epoch : int
         Epochs completed by the interrupted fit (0 when starting afresh).
     stopped : bool
-        Whether early stopping had ended the interrupted fit.
+        Whether a callback (early stopping) had ended the interrupted fit.
     """
 
     def __init__(
@@ -207,8 +207,9 @@ def open_checkpoint(
 ) -> FitCheckpoint:
     """The :class:`FitCheckpoint` of ``clf.checkpoint_dir`` for a fit on ``(X, y, weights)``.
 
-    Creates the directory when needed. A finished directory (``DONE``) is cleared for a fresh
-    fit; a saved state is resumed when its fingerprint matches this fit's.
+    Creates the directory when needed and removes the temporary files of writes a killed
+    process left. A finished directory (``DONE``) is cleared for a fresh fit; a saved state
+    is resumed when its fingerprint matches this fit's.
 
     Raises
     ------
@@ -222,6 +223,9 @@ def open_checkpoint(
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"checkpoint_dir={str(directory)!r} is a file, not a directory.")
     directory.mkdir(parents=True, exist_ok=True)
+    # A process killed while writing leaves its temporary file (see atomic_output) behind.
+    for partial in directory.glob(".*.partial*"):
+        partial.unlink(missing_ok=True)
     fingerprint = fit_fingerprint(clf, X, y, weights, warm)
     if (directory / DONE_FILE).exists():
         (directory / STATE_FILE).unlink(missing_ok=True)

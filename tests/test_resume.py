@@ -314,6 +314,14 @@ def test_a_fit_killed_with_sigkill_resumes(tmp_path):
     assert resumed.history_ == reference.history_
     assert int(resumed.model_.optimizer.iterations) == 8 * STEPS_PER_EPOCH
     np.testing.assert_array_equal(resumed.predict_proba(X), reference.predict_proba(X))
+    assert sorted(os.listdir(directory)) == ["DONE"]  # no temporary file of the killed write
+
+
+def test_temporary_files_of_a_killed_write_are_removed(checkpoint_dir):
+    stale = checkpoint_dir / ".checkpoint.0123abcd.partial.npz"
+    stale.write_bytes(b"half a checkpoint")
+    _fit(PARAMS, checkpoint_dir)
+    assert sorted(os.listdir(checkpoint_dir)) == ["DONE"]
 
 
 # -- command line ------------------------------------------------------------------------------
