@@ -30,13 +30,15 @@ from skcharclf.cli import main
 
 X, Y = bar_chars([24, 12, 6], [0, 3, 6])
 # Four epochs of 3 batches, with the random layers whose seed-generator states must be
-# restored (augmentation, dropout) and a schedule that depends on the optimizer's step.
+# restored (augmentation, dropout), batches mixed in the feed (cutmix) and a schedule that
+# depends on the optimizer's step.
 PARAMS = {
     **TINY_CLASSIFIER,
     "epochs": 4,
     "batch_size": 16,
     "online_augmentation": "light",
     "dropout": 0.2,
+    "cutmix_alpha": 1.0,
     "lr_schedule": "onecycle",
 }
 # The stateful callbacks: the plateau schedule (it halves the optimizer's rate after epochs 5
