@@ -198,6 +198,7 @@ def lr_find(
         checkpoint_averaging=None,
         validation_data=None,
         warm_start=False,
+        checkpoint_dir=None,
         verbose=0,
     )
     limit_threads(net.n_threads)
