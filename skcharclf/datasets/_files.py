@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from skcharclf._images import to_gray
 from skcharclf._quiet import quiet_image_decoders
+from skcharclf.datasets._corrections import apply_corrections
 
 #: The file extensions :func:`load_image_folder` reads by default.
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
@@ -44,6 +45,7 @@ _MAX_LISTED_PATHS = 10
         "extensions": [tuple, list],
         "on_error": [StrOptions({"raise", "warn", "skip"})],
         "max_pixels": [Interval(Integral, 1, None, closed="left"), None],
+        "corrections": [str, os.PathLike, None],
         "return_X_y": ["boolean"],
     },
     prefer_skip_nested_validation=True,
@@ -56,6 +58,7 @@ def load_image_folder(
     extensions: Sequence[str] = IMAGE_EXTENSIONS,
     on_error: str = "raise",
     max_pixels: int | None = _MAX_PIXELS,
+    corrections: str | os.PathLike | None = None,
     return_X_y: bool = False,
 ) -> Bunch | tuple[list[np.ndarray], np.ndarray]:
     """Load a folder of character images as gray images with their labels.
@@ -87,6 +90,16 @@ def load_image_folder(
         Largest number of pixels (height times width) of an image, 2048 x 2048 by default;
         larger ones are unreadable files (see ``on_error``). The size is read from the file
         header before decoding (see :func:`read_image`). None for no limit.
+    corrections : str or path-like, optional
+        A CSV file of label corrections, such as the one
+        :meth:`skcharclf.diagnostics.LabelAudit.to_csv` (or ``skcharclf audit --csv``)
+        writes and a user edits: one row per file with the columns ``path`` (relative to
+        ``path``, or absolute) and ``action``: ``"keep"`` (or empty), ``"drop"`` (the file
+        is left out, without being read) or ``"relabel"`` (the file gets the label in the
+        ``suggested_label`` column, which must be a label of the folder). A filled-in
+        ``given_label`` column must still be the file's label, so a file written for an
+        older version of the folder is refused. Other columns are ignored; ``,``, ``;`` and
+        tab separators are read.
     return_X_y : bool, default=False
         Return ``(data, target)`` instead of a Bunch.
 
@@ -110,6 +123,8 @@ def load_image_folder(
             The path of each image.
         skipped : list of str
             Paths of the files left out by ``on_error="warn"`` or ``"skip"``.
+        dropped, relabelled : list of str
+            Paths of the files dropped and relabelled by ``corrections``.
         DESCR : str
             A description of what was loaded.
 
@@ -120,7 +135,10 @@ def load_image_folder(
     ValueError
         If ``path`` is not a folder, holds no image file (or, with ``labels="folders"``, no
         class sub-folder), ``pattern`` has no ``label`` group, or, with
-        ``on_error="raise"``, a file is unreadable; the message names the path.
+        ``on_error="raise"``, a file is unreadable; the message names the path. Also if the
+        ``corrections`` file cannot be applied (a missing column, an unknown action, a path
+        that is not an image of the folder, an unknown label): the message names its line
+        and column.
 
     Warns
     -----
@@ -160,6 +178,10 @@ def load_image_folder(
         labelled = _files_by_folder(root, extensions)
     else:
         labelled = _files_by_name(root, extensions, _compile_label_pattern(pattern))
+    dropped: list[str] = []
+    relabelled: list[str] = []
+    if corrections is not None:
+        labelled, dropped, relabelled = apply_corrections(labelled, root, corrections)
 
     images, names, files, skipped = [], [], [], []
     with quiet_image_decoders():
@@ -203,12 +225,19 @@ def load_image_folder(
         f"{len(images)} images in {len(target_names)} classes loaded from {str(root)!r} "
         f"(labels from {source}); {len(skipped)} file(s) skipped."
     )
+    if corrections is not None:
+        descr += (
+            f" Corrections from {str(corrections)!r}: {len(dropped)} file(s) dropped, "
+            f"{len(relabelled)} relabelled."
+        )
     return Bunch(
         data=images,
         target=target,
         target_names=target_names,
         filenames=np.asarray(files, dtype=str),
         skipped=skipped,
+        dropped=dropped,
+        relabelled=relabelled,
         DESCR=descr,
     )
 
