@@ -34,11 +34,12 @@ from sklearn.utils.validation import check_is_fitted
 from . import __version__
 from . import _plotting as plots
 from ._atomic import atomic_output
+from ._audit_report import AUDIT_SECTIONS, audit_sections
 from ._format import epoch_span, format_value
 from ._images import check_image_batch, is_flat_batch, resolve_image_shape
 from ._utils import final_estimator
 
-__all__ = ["make_report"]
+__all__ = ["make_audit_report", "make_report"]
 
 _ELLIPSIS = "\u2026"  # the end of a shortened list of values or epochs
 
@@ -220,6 +221,92 @@ def make_report(
     shown = {sid for sid, *_ in sections}
     layout = [row for row in layout if set(row) <= shown]
     document = _page(title, _describe_model(model), sections, layout)
+    path = Path(path)
+    with atomic_output(path) as partial:
+        partial.write_text(document, encoding="utf-8")
+    return path
+
+
+@validate_params(
+    {
+        "audit": [HasMethods(["to_rows"])],
+        "X": ["array-like"],
+        "path": [str, os.PathLike],
+        "title": [str],
+        "max_shown": [Interval(Integral, 0, None, closed="left")],
+        "n_typical": [Interval(Integral, 0, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
+def make_audit_report(
+    audit: Any,
+    X: Any,
+    path: str | os.PathLike,
+    *,
+    title: str = "skcharclf label audit",
+    max_shown: int = 100,
+    n_typical: int = 4,
+) -> Path:
+    """Write the HTML page of a label audit: the suspected images beside typical images.
+
+    The page has three sections: what was audited (folds, thresholds and status of every
+    class, what the audit cannot judge); the suspected label errors, lowest score first,
+    each beside the images the model is surest of in its given class and in the suggested
+    class; and the copies of one image that carry different labels. Like
+    :func:`make_report`, the file is self-contained (inline images and style, no network
+    access, no JavaScript).
+
+    Parameters
+    ----------
+    audit : LabelAudit
+        The result of :func:`skcharclf.diagnostics.audit_labels`.
+    X : image batch or flat batch
+        The audited images, in the order of the audit (flat rows are shown as squares).
+    path : str or path-like
+        Where to write the HTML file (its folder must exist).
+    title : str, default="skcharclf label audit"
+        Title of the page.
+    max_shown : int, default=100
+        How many suspected images to show, likeliest errors first.
+    n_typical : int, default=4
+        Typical images shown per class: the class's images with the highest out-of-fold
+        probability of their label, among those not suspected.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The path of the written page.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` does not hold as many images as the audit.
+
+    See Also
+    --------
+    skcharclf.diagnostics.audit_labels : The audit the page shows.
+    skcharclf.diagnostics.LabelAudit.to_csv : The same findings as an editable CSV file.
+
+    Examples
+    --------
+    >>> from skcharclf import make_baseline_pipeline
+    >>> from skcharclf.datasets import load_digit_chars
+    >>> from skcharclf.diagnostics import audit_labels
+    >>> from skcharclf.report import make_audit_report
+    >>> X, y = load_digit_chars(return_X_y=True)
+    >>> audit = audit_labels(make_baseline_pipeline(random_state=0), X, y)  # doctest: +SKIP
+    >>> make_audit_report(audit, X, "audit.html")  # doctest: +SKIP
+    PosixPath('audit.html')
+    """
+    images = _display_images(X, None)
+    n_audited = len(audit.label_issues.labels)
+    if len(images) != n_audited:
+        raise ValueError(f"X holds {len(images)} images but the audit covers {n_audited}.")
+    sections = audit_sections(
+        audit, images, _thumbnail_html, max_shown=max_shown, n_typical=n_typical
+    )
+    subtitle = f"{n_audited:,} images, {len(audit.classes)} classes"
+    document = _page(title, subtitle, sections, [(sid,) for sid, _ in AUDIT_SECTIONS])
     path = Path(path)
     with atomic_output(path) as partial:
         partial.write_text(document, encoding="utf-8")
@@ -760,7 +847,7 @@ def _stylesheet() -> str:
 def _page(
     title: str, model_text: str, sections: Sequence[tuple], layout: Sequence[tuple[str, ...]]
 ) -> str:
-    names = dict(_SECTIONS)
+    names = dict(_SECTIONS + AUDIT_SECTIONS)
     nav = "".join(f'<a href="#{sid}">{_e(names[sid])}</a>' for sid, *_ in sections)
     html_of = {
         sid: f'<section id="{sid}"><h2>{_e(heading)}</h2><p class="lead">{_e(lead)}</p>'
