@@ -7,10 +7,10 @@ turns the errors a user can fix (missing or unreadable file, bad parameter, not 
 into one line on stderr and exit status 2; anything else is one line and exit status 1, with
 the traceback under ``--debug``.
 
-Sub-commands: ``demo``, ``analyze``, ``train``, ``lr-find``, ``evaluate``, ``predict`` and
-``report``. Data is an image folder (one sub-folder per class, or ``<label>_<id>.png`` files
-with ``--labels filename``), an ``.npz`` archive or an IDX file, read by
-:mod:`skcharclf.datasets`.
+Sub-commands: ``demo``, ``analyze``, ``audit``, ``train``, ``lr-find``, ``evaluate``,
+``predict`` and ``report``. Data is an image folder (one sub-folder per class, or
+``<label>_<id>.png`` files with ``--labels filename``), an ``.npz`` archive or an IDX file,
+read by :mod:`skcharclf.datasets`.
 Models are the pickle-free ``.skc`` files of :mod:`skcharclf.persistence`.
 """
 
@@ -28,6 +28,7 @@ from typing import Any
 
 from skcharclf._progress import progress_sink
 from skcharclf.cli._apply import add_evaluate_parser, add_predict_parser, add_report_parser
+from skcharclf.cli._audit import add_audit_parser
 from skcharclf.cli._common import CommandError
 from skcharclf.cli._demo import add_demo_parser
 from skcharclf.cli._lr_find import add_lr_find_parser
@@ -174,6 +175,7 @@ def _build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_demo_parser(subparsers)
     add_analyze_parser(subparsers)
+    add_audit_parser(subparsers)
     add_train_parser(subparsers)
     add_lr_find_parser(subparsers)
     add_evaluate_parser(subparsers)

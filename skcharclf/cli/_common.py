@@ -151,6 +151,15 @@ def data_options() -> argparse.ArgumentParser:
     return options
 
 
+def add_corrections_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--corrections",
+        metavar="CSV",
+        help="DATA folder: drop or relabel image files as this CSV file says (the file "
+        "'audit --csv' writes, its action column edited: keep, drop or relabel)",
+    )
+
+
 def add_on_error_option(group: Any) -> None:
     group.add_argument(
         "--on-error",
@@ -173,9 +182,16 @@ def add_max_pixels_option(group: Any) -> None:
 
 
 def load_labelled(
-    path_text: str, args: argparse.Namespace, *, idx_labels: str | None = None
-) -> tuple[Any, np.ndarray]:
-    """Read the images and labels of a DATA argument with :mod:`skcharclf.datasets`."""
+    path_text: str,
+    args: argparse.Namespace,
+    *,
+    idx_labels: str | None = None,
+    corrections: str | None = None,
+    with_files: bool = False,
+) -> tuple[Any, ...]:
+    """Read the images and labels of a DATA argument with :mod:`skcharclf.datasets`, a folder
+    with its label ``corrections`` applied; with ``with_files``, also the path of each image
+    (None for archives)."""
     from skcharclf import datasets
 
     path = Path(path_text)
@@ -184,12 +200,20 @@ def load_labelled(
     if path.is_dir():
         if args.labels == "folders":
             _check_class_folders(path)
-        return datasets.load_image_folder(
+        if corrections is not None and not Path(corrections).is_file():
+            raise CommandError(f"--corrections {corrections!r} does not exist.")
+        bunch = datasets.load_image_folder(
             path,
             labels=args.labels,
             on_error=args.on_error,
             max_pixels=args.max_pixels,
-            return_X_y=True,
+            corrections=corrections,
+        )
+        found = (bunch.data, bunch.target)
+        return (*found, list(bunch.filenames)) if with_files else found
+    if corrections is not None:
+        raise CommandError(
+            f"--corrections applies to image folders, and data {path_text!r} is a file."
         )
     if path.suffix.lower() in {f".{ext}" for ext in datasets.IMAGE_EXTENSIONS}:
         raise CommandError(
@@ -210,7 +234,7 @@ def load_labelled(
         hint = "pass --idx-labels FILE"
     if y is None:
         raise CommandError(f"data {path_text!r} holds images but no labels; {hint}.")
-    return X, y
+    return (X, y, None) if with_files else (X, y)
 
 
 def _check_class_folders(path: Path) -> None:

@@ -30,6 +30,7 @@ def add_analyze_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a test set to check for images shared with DATA (leakage)",
     )
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    common.add_corrections_option(analyze)
 
 
 def _run_analyze(args: argparse.Namespace) -> int:
@@ -42,7 +43,9 @@ def _run_analyze(args: argparse.Namespace) -> int:
     """
     from skcharclf.diagnostics import analyze_dataset
 
-    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    X, y = common.load_labelled(
+        args.data, args, idx_labels=args.idx_labels, corrections=args.corrections
+    )
     X_test = None if args.test is None else common.load_labelled(args.test, args)[0]
     report = analyze_dataset(X, y, X_test=X_test)
     print(json.dumps(report.to_dict(), indent=2) if args.json else str(report))
@@ -81,6 +84,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         help="save the training state there after every epoch; run the same command again "
         "after an interruption to continue where it stopped",
     )
+    common.add_corrections_option(train)
     common.add_progress_options(train)
 
 
@@ -103,7 +107,9 @@ def _run_train(args: argparse.Namespace) -> int:
         _check_resumable(pipeline)
         pipeline.set_params(clf__checkpoint_dir=args.checkpoint_dir)
     out = common.check_writable(args.out, "--out")
-    X, y = common.load_labelled(args.data, args, idx_labels=args.idx_labels)
+    X, y = common.load_labelled(
+        args.data, args, idx_labels=args.idx_labels, corrections=args.corrections
+    )
     print(f"Loaded {common.describe_data(args.data, y)}", flush=True)
     steps = " -> ".join(
         f"{name}={step if isinstance(step, str) else type(step).__name__}"
