@@ -80,14 +80,14 @@ def _run_audit(args: argparse.Namespace) -> int:
 
     report = None if args.report is None else common.check_writable(args.report, "--report")
     csv_path = None if args.csv is None else common.check_writable(args.csv, "--csv")
-    model = _model(args)
+    seed = 0 if args.random_state is None else args.random_state
+    model = _model(args, seed)
     X, y, files = common.load_labelled(
         args.data, args, idx_labels=args.idx_labels, corrections=args.corrections,
         with_files=True,
     )
     print(f"Loaded {common.describe_data(args.data, y)}", flush=True)
     print(f"Cross-validating {args.model} ({args.cv} folds) ...", flush=True)
-    seed = 0 if args.random_state is None else args.random_state
     audit = audit_labels(
         model, X, y, cv=args.cv, random_state=seed, rank_by=args.rank_by,
         max_issues=args.max_issues,
@@ -107,9 +107,10 @@ def _run_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model(args: argparse.Namespace) -> Any:
+def _model(args: argparse.Namespace, seed: int) -> Any:
     if args.model == "forest":
         from skcharclf.pipeline import make_baseline_pipeline
 
-        return make_baseline_pipeline(random_state=args.random_state)
+        return make_baseline_pipeline(random_state=seed)
+    args.random_state = seed
     return build_pipeline({}, args)
