@@ -240,6 +240,11 @@ def print_table(summary):
           "to the noise that removing the flagged images regains.")
 
 
+def _epochs(text: str) -> int | str:
+    """``--epochs`` / ``--oof-epochs``: an int, or "auto" (the classifier's own budget)."""
+    return text if text == "auto" else int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
@@ -247,8 +252,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
                         default=["digits", "fonts"])
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of the F1 models")
-    parser.add_argument("--oof-epochs", type=int, default=8,
+    parser.add_argument("--epochs", type=_epochs, default=8,
+                        help="epochs of the F1 models (an int or 'auto')")
+    parser.add_argument("--oof-epochs", type=_epochs, default=8,
                         help="epochs of the CNN out-of-fold models")
     parser.add_argument("--cv", type=int, default=3, help="folds of the out-of-fold models")
     parser.add_argument("--cnn-rates", type=float, nargs="*", default=[0.05],
