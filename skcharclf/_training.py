@@ -8,6 +8,7 @@ compiles and trains it; the message builders word what the estimator raises or w
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections.abc import Callable
@@ -116,6 +117,36 @@ def keras_callbacks(clf: Any, monitor: str) -> list:
             )
         )
     return callbacks
+
+
+def copy_callbacks(callbacks: Any) -> list:
+    """Deep copies of the user's ``callbacks`` (None: none) for one fit.
+
+    Each fit runs its own copies: the given objects are never used, and fits that share them
+    (a search's candidates, running in parallel) share no state, file handle or model.
+
+    Raises
+    ------
+    TypeError
+        If an item is not a :class:`keras.callbacks.Callback` instance or cannot be copied.
+    """
+    copies = []
+    for k, callback in enumerate(callbacks or []):
+        if not isinstance(callback, keras.callbacks.Callback):
+            what = (
+                f"the class {callback.__name__} (instantiate it)"
+                if isinstance(callback, type)
+                else f"a {type(callback).__name__}"
+            )
+            raise TypeError(f"callbacks[{k}] must be a keras.callbacks.Callback, got {what}.")
+        try:
+            copies.append(copy.deepcopy(callback))
+        except Exception as exc:  # a used CSVLogger holds its closed file, say
+            raise TypeError(
+                f"callbacks[{k}] ({type(callback).__name__}) cannot be copied for this fit "
+                f"({type(exc).__name__}: {exc}); give a callback that has not been used yet."
+            ) from exc
+    return copies
 
 
 def set_output_bias(

@@ -57,6 +57,7 @@ from ._tf import import_keras, limit_threads, pin_op_determinism_state
 from ._training import (
     LOSSES,
     OPTIMIZERS,
+    copy_callbacks,
     keras_callbacks,
     load_backbone_weights,
     set_backbone_trainable,
@@ -259,6 +260,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         the uninterrupted fit would. Other data or parameters are refused (ValueError). A
         completed fit marks the directory ``DONE``; the next fit there starts afresh. One
         fit at a time per directory. See the user guide, "Resume an interrupted fit".
+    callbacks : list of keras.callbacks.Callback, optional
+        Keras callbacks (``TensorBoard``, ``ModelCheckpoint``, ``CSVLogger``, your own) run
+        after the package's own. Each fit runs deep copies of them (``callbacks_``), so fits
+        never share one. Pickled with the estimator; not stored in :meth:`save`'s files.
     n_threads : int, optional
         Limit TensorFlow's thread pools (for parallel workers; only effective before
         TensorFlow's first operation in the process), at most 1024.
@@ -301,6 +306,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         curves cannot show: all of ``classes_`` when training had no validation set (the
         default: see ``early_stopping`` and ``validation_data``), none when every class was
         validated.
+    callbacks_ : list of keras.callbacks.Callback
+        The copies of ``callbacks`` the last fit ran, with what they recorded (not pickled).
     diagnosis_ : list of Finding
         What :func:`skcharclf.diagnostics.diagnose_history` finds in the learning curves.
         Without a (complete) validation set it holds a ``"no_validation"`` (or
@@ -400,6 +407,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "backbone_weights": [None, str, os.PathLike],
         "freeze_backbone": ["boolean"],
         "checkpoint_dir": [None, str, os.PathLike],
+        "callbacks": [None, list, tuple],
         "n_threads": [None, Interval(Integral, 1, bounds.MAX_THREADS, closed="both")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -447,6 +455,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         backbone_weights: str | os.PathLike | None = None,
         freeze_backbone: bool = False,
         checkpoint_dir: str | os.PathLike | None = None,
+        callbacks: list | None = None,
         n_threads: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -492,6 +501,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.backbone_weights = backbone_weights
         self.freeze_backbone = freeze_backbone
         self.checkpoint_dir = checkpoint_dir
+        self.callbacks = callbacks
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
@@ -532,6 +542,12 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "history_")
+
+    def __getstate__(self) -> dict:
+        # The callbacks that ran may hold what pickle refuses (a CSVLogger's closed file).
+        state = dict(super().__getstate__())
+        state.pop("callbacks_", None)
+        return state
 
     @property
     def partial_fit(self) -> Any:
@@ -671,6 +687,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             )
         self._check_filters()
         self._check_validation_data(labels)  # now, not after the network is built
+        self.callbacks_ = copy_callbacks(self.callbacks)
         rng = check_random_state(self.random_state)
         checkpoint = open_checkpoint(self, X, y, weights, warm, rng)  # may restore rng's state
         self._seed = draw_seed(checkpoint.rng)
@@ -751,8 +768,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         return codes, loss
 
     def _callbacks(self, has_validation: bool) -> list:
-        """Keras's callbacks this fit needs (after the package's own): early stopping, plateau."""
-        return keras_callbacks(self, self.monitor if has_validation else "loss")
+        """The callbacks after the package's own: early stopping, plateau, the user's."""
+        monitor = self.monitor if has_validation else "loss"
+        return [*keras_callbacks(self, monitor), *self.callbacks_]
 
     def _check_validation_data(
         self, classes: np.ndarray
