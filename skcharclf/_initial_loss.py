@@ -38,6 +38,19 @@ def expected_initial_loss(
     return None
 
 
+#: The ``loss`` names whose values are cross-entropies of the logits (adjusted or focused):
+#: their curves can be compared with ln C, the loss of a model that knows nothing.
+CROSS_ENTROPY_LOSSES = frozenset({"ce", "focal", "logit_adjusted", "balanced_softmax"})
+
+
+def cross_entropy_scale(params: dict[str, Any]) -> bool:
+    """Whether the loss of an estimator with these parameters is a cross-entropy (or it has
+    no ``loss`` parameter). The hinge losses and the user's own losses are not: their values
+    have no uninformed reference, so the diagnosis makes no comparison with one."""
+    loss = params.get("loss", "ce")
+    return isinstance(loss, str) and loss in CROSS_ENTROPY_LOSSES
+
+
 def initial_loss_reference(params: dict[str, Any]) -> tuple[bool, float]:
     """Whether a classifier with these parameters has a known uninformed loss, and the
     uniform label smoothing that shifts it.
@@ -47,6 +60,8 @@ def initial_loss_reference(params: dict[str, Any]) -> tuple[bool, float]:
     smooth towards the priors, which leaves the reference as it is.
     """
     loss = params.get("loss", "ce")
+    if not isinstance(loss, str):  # the user's loss object: no known reference
+        return False, 0.0
     comparable = loss == "ce" or (
         loss in ("logit_adjusted", "balanced_softmax") and params.get("bias_init") == "prior"
     )

@@ -25,9 +25,11 @@ from .losses import (
     BalancedSoftmaxLoss,
     CrossEntropy,
     FocalLoss,
+    HingeLoss,
     LabelAccuracy,
     LogitAdjustedLoss,
     MacroF1Score,
+    mix_losses,
 )
 from .models import set_head_bias
 
@@ -80,7 +82,44 @@ LOSSES: dict[str, Callable[[Any], Any]] = {
     "focal": _focal,
     "logit_adjusted": _logit_adjusted,
     "balanced_softmax": _balanced_softmax,
+    "hinge": lambda clf: HingeLoss(),
+    "squared_hinge": lambda clf: HingeLoss(squared=True),
 }
+
+
+class _UserLoss(keras.losses.Loss):
+    """The user's per-sample loss ``fn(labels, logits)`` as a Keras loss (sample weights,
+    mean over the batch), mixed by :func:`~skcharclf.losses.mix_losses` for mixed targets."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any], name: str) -> None:
+        super().__init__(name=name)
+        self.fn = fn
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return mix_losses(self.fn, y_true, y_pred)
+
+
+def make_loss(clf: Any) -> Any:
+    """``clf.loss`` as a Keras loss: built from :data:`LOSSES` for a name, else the user's
+    :class:`keras.losses.Loss` (its per-sample ``call``) or function of integer labels and
+    logits, wrapped so that mixed targets (mixup, cutmix) mix its values.
+
+    Raises
+    ------
+    ValueError
+        If the user's loss says it takes probabilities (``from_logits=False``).
+    """
+    loss = clf.loss
+    if isinstance(loss, str):
+        return LOSSES[loss](clf)
+    if getattr(loss, "from_logits", True) is False:
+        raise ValueError(
+            f"loss={loss!r} takes probabilities (from_logits=False), but the network outputs "
+            "logits: give it from_logits=True."
+        )
+    if isinstance(loss, keras.losses.Loss):  # its per-sample values, as for a function
+        return _UserLoss(loss.call, loss.name)
+    return _UserLoss(loss, "custom_loss")
 
 #: ``optimizer`` name -> ``factory(learning_rate, weight_decay)``; the rate may be a schedule.
 #: A weight decay of 0 is no decay (plain Adam for ``"adamw"``).
@@ -168,7 +207,10 @@ def set_output_bias(
     logits = keras.ops.convert_to_numpy(model(X[rows], training=False))
     if priors is not None:
         target = np.log(np.maximum(priors, _MIN_PRIOR))
-        if isinstance(loss, LogitAdjustedLoss):
+        if isinstance(loss, HingeLoss):
+            # Margins, not log-probabilities: each class starts at its best constant margin.
+            target = loss.best_constant(priors)
+        elif isinstance(loss, LogitAdjustedLoss):
             # The loss adds its own offsets to the logits: start so that what the loss sees
             # predicts the priors.
             target = target - loss.logit_offsets()

@@ -60,6 +60,7 @@ from ._training import (
     copy_callbacks,
     keras_callbacks,
     load_backbone_weights,
+    make_loss,
     set_backbone_trainable,
     set_output_bias,
     train_network,
@@ -144,12 +145,14 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         frequencies (as the loss sees them, after ``sample_weight`` and ``class_weight``), so the
         untrained network already predicts the class priors and does not spend its first
         epochs learning the imbalance. ``"zeros"``: uniform.
-    loss : {"ce", "focal", "logit_adjusted", "balanced_softmax"}, default="logit_adjusted"
-        Cross-entropy from logits, focal loss (:class:`~skcharclf.losses.FocalLoss`),
-        logit-adjusted loss (:class:`~skcharclf.losses.LogitAdjustedLoss`) or balanced softmax
-        (:class:`~skcharclf.losses.BalancedSoftmaxLoss`). The logit-adjusted loss targets the
-        balanced error: on long-tailed data it recalls rare classes much better than
-        cross-entropy, and on balanced data it *is* cross-entropy.
+    loss : str, keras.losses.Loss or callable, default="logit_adjusted"
+        ``"ce"`` (cross-entropy from logits), ``"focal"`` (:class:`~skcharclf.losses.FocalLoss`),
+        ``"logit_adjusted"`` (:class:`~skcharclf.losses.LogitAdjustedLoss`),
+        ``"balanced_softmax"`` (:class:`~skcharclf.losses.BalancedSoftmaxLoss`), ``"hinge"`` or
+        ``"squared_hinge"`` (one-vs-rest on the logits, :class:`~skcharclf.losses.HingeLoss`;
+        ``label_smoothing`` does not apply), or your own loss of integer labels and logits.
+        The logit-adjusted loss targets the balanced error: on long-tailed data it recalls rare
+        classes much better than cross-entropy, and on balanced data it *is* cross-entropy.
     focal_gamma : float, default=2.0
         Focusing parameter of the focal loss (``0`` is cross-entropy).
     focal_alpha : float, array-like, dict, "balanced" or None, default=None
@@ -369,7 +372,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "l2": [Interval(Real, 0, None, closed="left")],
         "zero_init_residual": ["boolean"],
         "bias_init": [StrOptions({"prior", "zeros"})],
-        "loss": [StrOptions(set(LOSSES))],
+        "loss": [StrOptions(set(LOSSES)), callable],
         "focal_gamma": [Interval(Real, 0, None, closed="left")],
         "focal_alpha": [
             None,
@@ -426,7 +429,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         l2: float = 0.0,
         zero_init_residual: bool = True,
         bias_init: str = "prior",
-        loss: str = "logit_adjusted",
+        loss: str | Any = "logit_adjusted",
         focal_gamma: float = 2.0,
         focal_alpha: Any = None,
         tau: float = 1.0,
@@ -752,7 +755,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.class_priors_ = class_frequencies(
             codes, weights, train_idx, self.n_classes_, SAMPLING_POWERS[self.class_sampling]
         )
-        loss = LOSSES[self.loss](self)
+        loss = make_loss(self)
         if not warm:
             set_normalization(
                 self.model_, *normalization_constants(X, train_idx, self.normalization)
@@ -792,16 +795,19 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         codes = self.target_encoder_.transform(checked[1]).astype(np.int32).ravel()
         return validation_batches(checked[0], codes), codes
 
-    def _diagnose(self, history: dict) -> list:
-        from ._initial_loss import initial_loss_reference
+    def _diagnose(self, history: dict, loss_known: bool = True) -> list:
+        """Diagnose ``history``; ``loss_known=False``: the loss was not saved with the model."""
+        from ._initial_loss import cross_entropy_scale, initial_loss_reference
         from .diagnostics import diagnose_history
 
-        comparable, smoothing = initial_loss_reference(self.get_params(deep=False))
+        params = self.get_params(deep=False)
+        comparable, smoothing = initial_loss_reference(params)
+        scaled = loss_known and cross_entropy_scale(params)  # else no ln C reference
         return diagnose_history(
             history,
-            n_classes=self.n_classes_,
-            initial_loss=self.initial_loss_ if comparable else None,
-            class_priors=self.class_priors_ if self.bias_init == "prior" else None,
+            n_classes=self.n_classes_ if scaled else None,
+            initial_loss=self.initial_loss_ if comparable and scaled else None,
+            class_priors=self.class_priors_ if scaled and self.bias_init == "prior" else None,
             label_smoothing=smoothing,
             unvalidated_classes=getattr(self, "unvalidated_classes_", None),
         )

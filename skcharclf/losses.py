@@ -17,6 +17,9 @@ loss                              ``gamma``  ``alpha``  ``delta``
 :class:`LogitAdjustedLoss`        0          1          ``tau * log(prior)``
 :class:`BalancedSoftmaxLoss`      0          1          ``log(prior)``
 ================================  =========  =========  ======================
+
+:class:`HingeLoss` is the exception: one binary (squared) hinge loss per class on the logits,
+the procedure's "SVM [hinge loss]".
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "BalancedSoftmaxLoss",
     "CrossEntropy",
     "FocalLoss",
+    "HingeLoss",
     "LabelAccuracy",
     "LogitAdjustedLoss",
     "MacroF1Score",
@@ -65,6 +69,16 @@ def hard_labels(y_true: Any) -> Any:
     if is_mixed(y_true):
         y_true = y_true[:, 0]
     return ops.cast(ops.reshape(y_true, (-1,)), "int32")
+
+
+def mix_losses(loss: Any, y_true: Any, y_pred: Any) -> Any:
+    """Per-sample ``loss(labels, y_pred)``; of mixed targets, the two labels' losses mixed by
+    their shares (what mixup and cutmix mean for a loss that is not linear in its target)."""
+    if not is_mixed(y_true):
+        return loss(y_true, y_pred)
+    share = ops.cast(y_true[:, 2], "float32")
+    first = loss(ops.cast(y_true[:, 0], "int32"), y_pred)
+    return share * first + (1.0 - share) * loss(ops.cast(y_true[:, 1], "int32"), y_pred)
 
 
 def _targets(
@@ -312,6 +326,61 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
         config = super().get_config()
         del config["tau"]
         return config
+
+
+@keras.saving.register_keras_serializable(package="skcharclf")
+class HingeLoss(keras.losses.Loss):
+    """One-vs-rest hinge (or squared hinge) loss on the logits, from integer labels.
+
+    Each logit ``z_c`` is the score of a binary SVM "class c against the rest": its target is
+    ``t_c = +1`` for the sample's class and ``-1`` for the others, and the loss is the mean
+    over the classes of ``max(0, 1 - t_c * z_c)`` (squared with ``squared=True``), as
+    :class:`keras.losses.Hinge` computes it from ``+-1`` targets. A sample is classified
+    with margin once its class's logit is at least 1 and every other logit at most -1.
+    Mixed targets (mixup, cutmix) mix the losses of the two labels by their shares.
+
+    The logits are margins, not log-probabilities: their softmax (the classifier's
+    ``predict_proba``) ranks the classes as ``predict`` does, but is not calibrated.
+
+    Parameters
+    ----------
+    squared : bool, default=False
+        Square each hinge term (smooth, and punishes large violations more).
+    name : str, optional
+        Name of the loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcharclf.losses import HingeLoss
+    >>> float(HingeLoss()(np.array([0]), np.array([[1.0, -1.0]])))  # both margins met
+    0.0
+    >>> float(HingeLoss()(np.array([0]), np.array([[0.0, 0.0]])))
+    1.0
+    """
+
+    def __init__(self, squared: bool = False, name: str | None = None, **kwargs: Any) -> None:
+        default = "squared_hinge_loss" if squared else "hinge_loss"
+        super().__init__(name=name or default, **kwargs)
+        self.squared = bool(squared)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        return mix_losses(self._hinge, y_true, ops.cast(y_pred, "float32"))
+
+    def _hinge(self, labels: Any, logits: Any) -> Any:
+        signs = 2.0 * _targets(labels, logits.shape[-1], 0.0) - 1.0
+        violation = ops.relu(1.0 - signs * logits)
+        return ops.mean(ops.square(violation) if self.squared else violation, axis=-1)
+
+    def best_constant(self, priors: Any) -> np.ndarray:
+        """The constant logit per class that minimises the loss when a class has frequency
+        ``priors[c]``: ``2p - 1`` for the squared hinge, its sign for the hinge (-1 for a class
+        of under half the samples)."""
+        centred = 2.0 * np.asarray(priors, dtype=float) - 1.0
+        return centred if self.squared else np.sign(centred)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "squared": self.squared}
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")

@@ -735,6 +735,8 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
     written = metadata.get("skcharclf_version", "(version not recorded)")
     try:
         clf = _restore_classifier(metadata, short_text(str(written)), decode)
+        # the user's own loss is code, not saved: the diagnosis then has no loss reference
+        loss_known = "loss" not in _list_of(metadata, "params_not_saved", str)
     except (KeyError, TypeError, ValueError) as exc:
         reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise fail(f"damaged metadata: {reason}") from exc
@@ -748,7 +750,7 @@ def load_model(path: str | os.PathLike, *, max_bytes: int = MAX_MODEL_BYTES) -> 
             f"its network maps {inputs} pixels to {outputs} classes, its metadata says "
             f"{clf.n_features_in_} pixels and {clf.n_classes_} classes"
         )
-    clf.diagnosis_ = clf._diagnose(clf.history_)
+    clf.diagnosis_ = clf._diagnose(clf.history_, loss_known)
     return clf
 
 

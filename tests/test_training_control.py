@@ -16,8 +16,11 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
+from skcharclf._initial_loss import cross_entropy_scale
 from skcharclf._tf import import_keras
 from skcharclf.classifier import KerasCharClassifier, load_model
+from skcharclf.diagnostics._curves import build_curves
+from skcharclf.losses import HingeLoss
 from skcharclf.preprocessing import Denoiser
 
 keras = import_keras()
@@ -154,3 +157,112 @@ def test_parallel_search_runs_a_copy_per_fit(tmp_path):
     assert len(runs) == 5 and len(os.listdir(tmp_path)) == 10
     assert len({name.split("-")[0] for name in os.listdir(tmp_path)}) >= 2  # in workers too
     assert search.best_estimator_.callbacks_[0].folder == tmp_path
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::skcharclf.diagnostics.NoValidationWarning")
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_hinge_losses_separate_separable_data(loss):
+    params = {**TINY_CLASSIFIER, "epochs": 10, "batch_size": 8, "learning_rate": 0.03}
+    clf = KerasCharClassifier(**params, loss=loss).fit(X, Y)
+    assert clf.score(X, Y) == 1.0
+    assert clf.history_["loss"][-1] < clf.history_["loss"][0]
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+    # the margins of the training images are met: their class's logit is the largest by 2
+    logits = clf.model_.predict(X, verbose=0)
+    assert np.median(np.sort(logits, axis=1)[:, -1] - np.sort(logits, axis=1)[:, -2]) > 1.0
+
+
+def test_hinge_loss_values():
+    loss = HingeLoss()
+    labels, logits = np.array([0, 1]), np.array([[2.0, -0.5, -1.0], [0.0, 0.5, 3.0]])
+    # sample 0: violations 0, 0.5, 0; sample 1: 1, 0.5, 4
+    assert float(loss(labels, logits)) == pytest.approx((0.5 / 3 + 5.5 / 3) / 2)
+    squared = HingeLoss(squared=True)
+    assert float(squared(labels, logits)) == pytest.approx((0.25 / 3 + 17.25 / 3) / 2)
+    assert HingeLoss.from_config(squared.get_config()).squared
+    np.testing.assert_array_equal(loss.best_constant([0.2, 0.5, 0.8]), [-1, 0, 1])
+    np.testing.assert_allclose(squared.best_constant([0.2, 0.8]), [-0.6, 0.6])
+
+
+def test_hinge_starts_at_its_best_constant_and_is_not_judged_against_ln_c():
+    clf = KerasCharClassifier(**{**TINY_CLASSIFIER, "epochs": 1}, loss="hinge").fit(X, Y)
+    # the initial loss of the best constant margins (-1 for every class, all under half):
+    # only the own-class term violates, by 2, and the mean over 3 classes is 2/3
+    assert clf.initial_loss_ == pytest.approx(2 / 3, abs=0.05)
+    assert not cross_entropy_scale(clf.get_params())
+    assert build_curves(clf, None, None, None).chance is None
+    assert "initial_loss" not in [finding.code for finding in clf.diagnosis_]
+    assert all("uninformed_loss" not in finding.evidence for finding in clf.diagnosis_)
+
+
+def _same_as_plain_cross_entropy(loss):
+    params = {**TINY_CLASSIFIER, "label_smoothing": 0.0, "bias_init": "zeros"}
+    reference = KerasCharClassifier(**params, loss="ce").fit(X, Y)
+    clf = KerasCharClassifier(**params, loss=loss).fit(X, Y)
+    assert clf.initial_loss_ == pytest.approx(reference.initial_loss_, rel=1e-5)
+    np.testing.assert_allclose(clf.history_["loss"], reference.history_["loss"], rtol=1e-4)
+    np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-4)
+    return clf
+
+
+def test_keras_loss_instance():
+    clf = _same_as_plain_cross_entropy(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # the user's loss has no known reference: no comparison with ln C
+    assert "initial_loss" not in [finding.code for finding in clf.diagnosis_]
+    assert build_curves(clf, None, None, None).chance is None
+    copy = clone(clf)
+    assert type(copy.loss) is keras.losses.SparseCategoricalCrossentropy
+    assert copy.loss is not clf.loss and copy.get_params()["loss"].from_logits
+
+
+def test_loss_function():
+    def cross_entropy(y_true, logits):
+        return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+    _same_as_plain_cross_entropy(cross_entropy)
+    fn = lambda y_true, logits: keras.ops.mean(keras.ops.square(logits), axis=-1)  # noqa: E731
+    clf = KerasCharClassifier(**TINY_CLASSIFIER, loss=fn).fit(X, Y)
+    assert clone(clf).get_params()["loss"] is fn
+    assert clf.history_["loss"][-1] < clf.history_["loss"][0]  # it minimised the function
+
+
+@pytest.mark.parametrize(
+    ("loss", "error", "message"),
+    [
+        (3, TypeError, "The 'loss' parameter of KerasCharClassifier must be a str among"),
+        ("svm", ValueError, "The 'loss' parameter of KerasCharClassifier must be a str among"),
+        (
+            keras.losses.SparseCategoricalCrossentropy(),
+            ValueError,
+            r"takes probabilities \(from_logits=False\), but the network outputs logits",
+        ),
+    ],
+)
+def test_bad_losses_are_refused_before_training(loss, error, message):
+    clf = KerasCharClassifier(**TINY_CLASSIFIER, loss=loss)
+    with pytest.raises(error, match=message):
+        clf.fit(X, Y)
+    assert not hasattr(clf, "history_")
+
+
+def _ten_cross_entropies(y_true, logits):
+    return 10.0 * keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+
+def test_model_file_of_a_custom_loss(tmp_path):
+    """Ten cross-entropies start at ten times ln C: judged as cross-entropy, the initial loss
+    would be "far above a model that knows nothing", after loading too."""
+    clf = KerasCharClassifier(**TINY_CLASSIFIER, loss=_ten_cross_entropies).fit(X, Y)
+    assert clf.initial_loss_ > 8
+    clf.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    assert loaded.loss == "logit_adjusted"  # not saved: the default
+    assert "initial_loss" not in [f.code for f in clf.diagnosis_]
+    assert [f.code for f in loaded.diagnosis_] == [f.code for f in clf.diagnosis_]
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

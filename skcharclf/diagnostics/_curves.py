@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._initial_loss import expected_initial_loss, initial_loss_reference
+from .._initial_loss import cross_entropy_scale, expected_initial_loss, initial_loss_reference
 from .._utils import final_estimator
 from ._findings import plain_label
 
@@ -82,13 +82,15 @@ def _estimator_context(estimator: Any) -> dict[str, Any]:
     if estimator is None:
         return {}
     context: dict[str, Any] = {}
-    classes = getattr(estimator, "classes_", None)
-    if classes is not None:
-        context["n_classes"] = len(classes)
     unvalidated = getattr(estimator, "unvalidated_classes_", None)
     if unvalidated is not None:
         context["unvalidated_classes"] = unvalidated
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    if not cross_entropy_scale(params):
+        return context  # a hinge or custom loss: ln C is no reference for its values
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        context["n_classes"] = len(classes)
     prior_bias = params.get("bias_init") == "prior"
     priors = getattr(estimator, "class_priors_", None)
     if prior_bias and priors is None:
