@@ -137,6 +137,12 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         before the output layer. Never after global average pooling.
     l2 : float, default=0.0
         L2 penalty on every kernel (added to the loss).
+    kernel_constraint : {None, "max_norm"}, default=None
+        ``"max_norm"``: after each update, scale down every filter of every convolution and
+        every output unit's weights of the Dense layer to an L2 norm of at most
+        ``max_norm_value`` (:class:`keras.constraints.MaxNorm`).
+    max_norm_value : float, default=3.0
+        The norm cap of ``kernel_constraint="max_norm"`` (ignored otherwise)
     zero_init_residual : bool, default=True
         Initialise the last convolution of every residual branch to zeros, so each block
         starts as the identity.
@@ -370,6 +376,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         "batch_norm": [StrOptions({"none", "frozen", "trainable"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "l2": [Interval(Real, 0, None, closed="left")],
+        "kernel_constraint": [None, StrOptions({"max_norm"})],
+        "max_norm_value": [Interval(Real, 0, None, closed="neither")],
         "zero_init_residual": ["boolean"],
         "bias_init": [StrOptions({"prior", "zeros"})],
         "loss": [StrOptions(set(LOSSES)), callable],
@@ -427,6 +435,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         batch_norm: str = "none",
         dropout: float = 0.0,
         l2: float = 0.0,
+        kernel_constraint: str | None = None,
+        max_norm_value: float = 3.0,
         zero_init_residual: bool = True,
         bias_init: str = "prior",
         loss: str | Any = "logit_adjusted",
@@ -473,6 +483,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.l2 = l2
+        self.kernel_constraint = kernel_constraint
+        self.max_norm_value = max_norm_value
         self.zero_init_residual = zero_init_residual
         self.bias_init = bias_init
         self.loss = loss
@@ -586,6 +598,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             zero_init_residual=self.zero_init_residual,
             online_augmentation=self.online_augmentation,
             seed=self._seed,
+            max_norm=self.max_norm_value if self.kernel_constraint == "max_norm" else None,
         )
 
     def _validate_data(

@@ -11,6 +11,9 @@ transferred to another model and frozen as one unit (the procedure's transfer le
 Everything a prediction needs, the normalization learned on the training data included, lives in
 the model.
 
+A max-norm constraint (``max_norm``) caps the norm of every unit's incoming weights: each
+filter of a convolution, each output of the Dense head.
+
 Initialisation follows the user's procedure: He-uniform for convolutions followed by a ReLU,
 He-normal for linear 1x1 projection shortcuts, zeros for the last convolution of each residual
 branch (so every block starts as the identity), Glorot-uniform for the Dense head, and a head bias
@@ -88,6 +91,7 @@ def _conv(
     l2: float,
     seeds: _Seeds,
     name: str,
+    max_norm: float | None = None,
 ) -> Any:
     initializers = {
         "he_uniform": keras.initializers.HeUniform(seed=seeds()),
@@ -102,8 +106,14 @@ def _conv(
         use_bias=True,
         kernel_initializer=initializers[initializer],
         kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+        kernel_constraint=_max_norm(max_norm, axis=[0, 1, 2]),
         name=name,
     )(x)
+
+
+def _max_norm(value: float | None, axis: Any) -> Any:
+    """Keras's max-norm constraint over ``axis`` (the weights into one unit), or None."""
+    return None if value is None else keras.constraints.MaxNorm(value, axis=axis)
 
 
 def _batch_norm(x: Any, mode: str, name: str) -> Any:
@@ -126,18 +136,19 @@ def _residual_block(
     l2: float,
     seeds: _Seeds,
     name: str,
+    max_norm: float | None = None,
 ) -> Any:
     """The procedure's "block A": conv-ReLU-conv plus an identity (or 1x1 projection) shortcut."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv(
             x, filters, strides=strides, kernel_size=1, initializer="he_normal", l2=l2,
-            seeds=seeds, name=f"{name}_proj",
+            seeds=seeds, name=f"{name}_proj", max_norm=max_norm,
         )
         shortcut = _batch_norm(shortcut, batch_norm, f"{name}_proj_bn")
     y = _conv(
         x, filters, strides=strides, initializer="he_uniform", l2=l2, seeds=seeds,
-        name=f"{name}_conv1",
+        name=f"{name}_conv1", max_norm=max_norm,
     )
     y = _batch_norm(y, batch_norm, f"{name}_bn1")
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
@@ -147,7 +158,7 @@ def _residual_block(
     zero = zero_init_residual and batch_norm != "trainable"
     y = _conv(
         y, filters, initializer="zeros" if zero else "he_uniform", l2=l2, seeds=seeds,
-        name=f"{name}_conv2",
+        name=f"{name}_conv2", max_norm=max_norm,
     )
     y = _batch_norm(y, batch_norm, f"{name}_bn2")
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
@@ -155,13 +166,21 @@ def _residual_block(
 
 
 def _plain_block(
-    x: Any, filters: int, *, strides: int, batch_norm: str, l2: float, seeds: _Seeds, name: str
+    x: Any,
+    filters: int,
+    *,
+    strides: int,
+    batch_norm: str,
+    l2: float,
+    seeds: _Seeds,
+    name: str,
+    max_norm: float | None = None,
 ) -> Any:
     """Two conv-BN-ReLU layers: a residual block without its shortcut (same cost)."""
     for i, stride in enumerate((strides, 1), start=1):
         x = _conv(
             x, filters, strides=stride, initializer="he_uniform", l2=l2, seeds=seeds,
-            name=f"{name}_conv{i}",
+            name=f"{name}_conv{i}", max_norm=max_norm,
         )
         x = _batch_norm(x, batch_norm, f"{name}_bn{i}")
         x = keras.layers.ReLU(name=f"{name}_relu{i}")(x)
@@ -179,6 +198,7 @@ def build_backbone(
     l2: float = 0.0,
     zero_init_residual: bool = True,
     seed: int | None = None,
+    max_norm: float | None = None,
 ) -> Any:
     """Build the convolutional body: normalised images ``(H, W, 1)`` -> feature maps.
 
@@ -209,6 +229,10 @@ def build_backbone(
         ``_residual_block``).
     seed : int, optional
         Seed of the initialisers and dropout layers.
+    max_norm : float, optional
+        Cap on the L2 norm of every filter of every convolution
+        (:class:`keras.constraints.MaxNorm` over the kernel's first three axes), enforced
+        after each update. None: no constraint.
 
     Returns
     -------
@@ -219,7 +243,7 @@ def build_backbone(
     inputs = keras.Input(shape=(*image_shape, 1), name="images")
     x = _conv(
         inputs, filters[0], strides=2, initializer="he_uniform", l2=l2, seeds=seeds,
-        name="stem_conv",
+        name="stem_conv", max_norm=max_norm,
     )
     x = _batch_norm(x, batch_norm, "stem_bn")
     x = keras.layers.ReLU(name="stem_relu")(x)
@@ -231,11 +255,12 @@ def build_backbone(
                 x = _residual_block(
                     x, n_filters, strides=strides, batch_norm=batch_norm,
                     zero_init_residual=zero_init_residual, l2=l2, seeds=seeds, name=name,
+                    max_norm=max_norm,
                 )
             else:
                 x = _plain_block(
                     x, n_filters, strides=strides, batch_norm=batch_norm, l2=l2, seeds=seeds,
-                    name=name,
+                    name=name, max_norm=max_norm,
                 )
         if dropout > 0:
             x = keras.layers.Dropout(dropout, seed=seeds(), name=f"stage{stage}_dropout")(x)
@@ -312,6 +337,7 @@ def build_char_model(
     zero_init_residual: bool = True,
     online_augmentation: str | None = None,
     seed: int | None = None,
+    max_norm: float | None = None,
 ) -> Any:
     """Build the full classifier model: flat batch in, ``n_classes`` logits out.
 
@@ -338,6 +364,10 @@ def build_char_model(
         training only (see :func:`augmentation_layers`).
     seed : int, optional
         Seed of every initialiser and random layer.
+    max_norm : float, optional
+        Cap on the L2 norm of the weights into every unit: each filter of the backbone's
+        convolutions (not of a callable architecture's layers) and each output of the Dense
+        layer (:class:`keras.constraints.MaxNorm`), enforced after each update.
 
     Returns
     -------
@@ -365,7 +395,7 @@ def build_char_model(
         backbone = build_backbone(
             image_shape, architecture=architecture, filters=filters,
             blocks_per_stage=blocks_per_stage, batch_norm=batch_norm, dropout=dropout, l2=l2,
-            zero_init_residual=zero_init_residual, seed=seeds(),
+            zero_init_residual=zero_init_residual, seed=seeds(), max_norm=max_norm,
         )
     x = backbone(x)
     if len(x.shape) == 4:
@@ -385,6 +415,7 @@ def build_char_model(
         kernel_initializer=keras.initializers.GlorotUniform(seed=seeds()),
         bias_initializer="zeros",
         kernel_regularizer=keras.regularizers.L2(l2) if l2 > 0 else None,
+        kernel_constraint=_max_norm(max_norm, axis=0),
         name="logits",
     )(x)
     return keras.Model(inputs, outputs, name="char_classifier")

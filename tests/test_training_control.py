@@ -266,3 +266,47 @@ def test_model_file_of_a_custom_loss(tmp_path):
     assert "initial_loss" not in [f.code for f in clf.diagnosis_]
     assert [f.code for f in loaded.diagnosis_] == [f.code for f in clf.diagnosis_]
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+# -- kernel constraint -----------------------------------------------------------------------
+
+
+def _kernel_norms(model):
+    """The L2 norm of the weights into each unit of every convolution and Dense layer
+    (Keras's MaxNorm axes: all but the output axis), by layer name."""
+    norms = {}
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            axes = tuple(range(kernel.ndim - 1))
+            norms[layer.name] = np.sqrt(np.sum(kernel**2, axis=axes))
+    return norms
+
+
+@pytest.mark.parametrize("architecture", ["resnet", "cnn"])
+def test_max_norm_caps_every_kernel(architecture):
+    params = {**TINY_CLASSIFIER, "architecture": architecture, "filters": (4, 8)}
+    clf = KerasCharClassifier(**params, kernel_constraint="max_norm", max_norm_value=0.4)
+    norms = _kernel_norms(clf.fit(X, Y).model_)
+    # stem, two blocks of two convolutions (a projection shortcut into stage 2), the output
+    assert len(norms) == 1 + 4 + (architecture == "resnet") + 1 and "logits" in norms
+    for name, unit_norms in norms.items():
+        assert unit_norms.max() <= 0.4 + 1e-5, name
+    # the He-initialised kernels start far above the cap (norm about 1.4): scaled down to it
+    assert np.isclose(norms["stem_conv"], 0.4, atol=2e-3).all()
+    assert np.isclose(norms["logits"], 0.4, atol=2e-3).any()
+
+
+def test_max_norm_is_searchable_and_saved(tmp_path):
+    clf = KerasCharClassifier(**TINY_CLASSIFIER, kernel_constraint="max_norm")
+    assert clone(clf).set_params(max_norm_value=1.5).max_norm_value == 1.5
+    with pytest.raises(ValueError, match=r"'max_norm_value' parameter .* must be a float"):
+        clone(clf).set_params(max_norm_value=0.0).fit(X, Y)
+    with pytest.raises(ValueError, match="'kernel_constraint' parameter"):
+        clone(clf).set_params(kernel_constraint="unit_norm").fit(X, Y)
+    clf.set_params(max_norm_value=0.5).fit(X, Y)
+    clf.save(tmp_path / "model.keras")
+    loaded = load_model(tmp_path / "model.keras")
+    assert (loaded.kernel_constraint, loaded.max_norm_value) == ("max_norm", 0.5)
+    assert loaded.model_.get_layer("logits").kernel_constraint.max_value == 0.5
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
