@@ -300,6 +300,26 @@ def diverged_error(
     )
 
 
+def diagnose_fit(clf: Any, history: dict, loss_known: bool = True) -> list:
+    """The diagnosis of ``clf``'s learning curves ``history``, with the references its loss
+    has (none for a hinge or custom loss, nor when ``loss_known=False``: a loaded model whose
+    file could not hold its loss)."""
+    from ._initial_loss import cross_entropy_scale, initial_loss_reference
+    from .diagnostics import diagnose_history
+
+    params = clf.get_params(deep=False)
+    comparable, smoothing = initial_loss_reference(params)
+    scaled = loss_known and cross_entropy_scale(params)  # else no ln C reference
+    return diagnose_history(
+        history,
+        n_classes=clf.n_classes_ if scaled else None,
+        initial_loss=clf.initial_loss_ if comparable and scaled else None,
+        class_priors=clf.class_priors_ if scaled and clf.bias_init == "prior" else None,
+        label_smoothing=smoothing,
+        unvalidated_classes=getattr(clf, "unvalidated_classes_", None),
+    )
+
+
 def unjudged_message(clf: Any) -> str | None:
     """The ``NoValidationWarning`` message of a fit whose diagnosis could not judge
     overfitting (on some classes), or None when it could or only notes it (an info finding)."""

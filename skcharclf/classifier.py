@@ -58,6 +58,7 @@ from ._training import (
     LOSSES,
     OPTIMIZERS,
     copy_callbacks,
+    diagnose_fit,
     keras_callbacks,
     load_backbone_weights,
     make_loss,
@@ -809,21 +810,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         return validation_batches(checked[0], codes), codes
 
     def _diagnose(self, history: dict, loss_known: bool = True) -> list:
-        """Diagnose ``history``; ``loss_known=False``: the loss was not saved with the model."""
-        from ._initial_loss import cross_entropy_scale, initial_loss_reference
-        from .diagnostics import diagnose_history
-
-        params = self.get_params(deep=False)
-        comparable, smoothing = initial_loss_reference(params)
-        scaled = loss_known and cross_entropy_scale(params)  # else no ln C reference
-        return diagnose_history(
-            history,
-            n_classes=self.n_classes_ if scaled else None,
-            initial_loss=self.initial_loss_ if comparable and scaled else None,
-            class_priors=self.class_priors_ if scaled and self.bias_init == "prior" else None,
-            label_smoothing=smoothing,
-            unvalidated_classes=getattr(self, "unvalidated_classes_", None),
-        )
+        return diagnose_fit(self, history, loss_known)
 
     def _diagnose_and_report(self) -> None:
         """Diagnose the learning curves into ``diagnosis_``; report them when verbose."""

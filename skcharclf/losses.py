@@ -77,8 +77,7 @@ def mix_losses(loss: Any, y_true: Any, y_pred: Any) -> Any:
     if not is_mixed(y_true):
         return loss(y_true, y_pred)
     share = ops.cast(y_true[:, 2], "float32")
-    first = loss(ops.cast(y_true[:, 0], "int32"), y_pred)
-    return share * first + (1.0 - share) * loss(ops.cast(y_true[:, 1], "int32"), y_pred)
+    return share * loss(y_true[:, 0], y_pred) + (1.0 - share) * loss(y_true[:, 1], y_pred)
 
 
 def _targets(

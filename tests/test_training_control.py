@@ -190,6 +190,27 @@ def test_hinge_loss_values():
     np.testing.assert_allclose(squared.best_constant([0.2, 0.8]), [-0.6, 0.6])
 
 
+def test_mixed_targets_mix_the_hinge_and_user_losses():
+    logits = np.array([[2.0, -0.5, -1.0], [0.0, 0.5, 3.0]], dtype="float32")
+    mixed = np.array([[0, 2, 0.75], [1, 1, 1.0]], dtype="float32")  # (label_a, label_b, share)
+    hinge = HingeLoss()
+    expected = (0.75 * 0.5 / 3 + 0.25 * (3.0 + 0.5 + 2.0) / 3 + 5.5 / 3) / 2
+    assert float(hinge(mixed, logits)) == pytest.approx(expected)
+    seen = []
+
+    def cross_entropy(y_true, logits):
+        seen.append((tuple(y_true.shape), str(y_true.dtype)))
+        return keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+
+    params = {**TINY_CLASSIFIER, "mixup_alpha": 0.4, "cutmix_alpha": 0.4}
+    for loss in ("hinge", cross_entropy):
+        clf = KerasCharClassifier(**params, loss=loss).fit(X, Y)
+        assert np.isfinite(clf.history_["loss"]).all()
+    # labels of shape (batch,), as without mixing (Keras hands them over as floats)
+    assert {shape for shape, _ in seen} == {(60,), (32,), (28,)}
+    assert {dtype for _, dtype in seen} == {"<dtype: 'float32'>"}
+
+
 def test_hinge_starts_at_its_best_constant_and_is_not_judged_against_ln_c():
     clf = KerasCharClassifier(**{**TINY_CLASSIFIER, "epochs": 1}, loss="hinge").fit(X, Y)
     # the initial loss of the best constant margins (-1 for every class, all under half):
