@@ -121,6 +121,7 @@ def make_loss(clf: Any) -> Any:
         return _UserLoss(loss.call, loss.name)
     return _UserLoss(loss, "custom_loss")
 
+
 #: ``optimizer`` name -> ``factory(learning_rate, weight_decay)``; the rate may be a schedule.
 #: A weight decay of 0 is no decay (plain Adam for ``"adamw"``).
 OPTIMIZERS: dict[str, Callable[[Any, float], Any]] = {

@@ -143,7 +143,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         every output unit's weights of the Dense layer to an L2 norm of at most
         ``max_norm_value`` (:class:`keras.constraints.MaxNorm`).
     max_norm_value : float, default=3.0
-        The norm cap of ``kernel_constraint="max_norm"`` (ignored otherwise)
+        The norm cap of ``kernel_constraint="max_norm"`` (ignored otherwise).
     zero_init_residual : bool, default=True
         Initialise the last convolution of every residual branch to zeros, so each block
         starts as the identity.
@@ -869,7 +869,8 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     @fill_doc(X=FLAT_X, proba=PROBA_RETURNS)
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Predict class probabilities (the softmax of the network's logits).
+        """Predict class probabilities (the softmax of the network's logits; of a hinge
+        loss's margins, a ranking of the classes, not calibrated).
 
         Computed in float64, so the probability of an unlikely class stays positive where a
         float32 softmax would round it to 0.

@@ -893,7 +893,7 @@ def test_validation_data_with_an_unseen_label():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"loss": "hinge"}, "'loss' parameter"),
+        ({"loss": "svm"}, "'loss' parameter"),
         ({"filters": ()}, "filters must be a non-empty tuple"),
         ({"head": "max"}, "'head' parameter"),
         ({"learning_rate": 0.0}, "'learning_rate' parameter"),
