@@ -328,6 +328,7 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
 
 
 @keras.saving.register_keras_serializable(package="skcharclf")
+@fill_doc(**_PARAMETERS)
 class HingeLoss(keras.losses.Loss):
     """One-vs-rest hinge (or squared hinge) loss on the logits, from integer labels.
 
@@ -345,8 +346,7 @@ class HingeLoss(keras.losses.Loss):
     ----------
     squared : bool, default=False
         Square each hinge term (smooth, and punishes large violations more).
-    name : str, optional
-        Name of the loss.
+    %(name)s
 
     Examples
     --------
