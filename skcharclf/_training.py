@@ -12,7 +12,7 @@ import copy
 import math
 import os
 from collections.abc import Callable
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from .losses import (
     MacroF1Score,
     mix_losses,
 )
-from .models import set_head_bias
+from .models import build_char_model, set_head_bias
 
 keras = import_keras()
 
@@ -157,6 +157,37 @@ def keras_callbacks(clf: Any, monitor: str) -> list:
             )
         )
     return callbacks
+
+
+def check_filters(architecture: Any, filters: Any) -> None:
+    """Refuse ``filters`` that build no network (any with a callable ``architecture``)."""
+    if callable(architecture):
+        return
+    if len(filters) == 0 or not all(
+        isinstance(f, Integral) and not isinstance(f, bool) and f > 0 for f in filters
+    ):
+        raise ValueError(
+            f"filters must be a non-empty tuple of positive integers, got {filters!r}."
+        )
+
+
+def build_network(clf: Any, image_shape: tuple[int, int], n_classes: int) -> Any:
+    """The uncompiled network of ``clf``'s parameters, seeded with its fit's seed."""
+    return build_char_model(
+        image_shape,
+        n_classes,
+        architecture=clf.architecture,
+        filters=tuple(clf.filters),
+        blocks_per_stage=clf.blocks_per_stage,
+        head=clf.head,
+        batch_norm=clf.batch_norm,
+        dropout=clf.dropout,
+        l2=clf.l2,
+        zero_init_residual=clf.zero_init_residual,
+        online_augmentation=clf.online_augmentation,
+        seed=clf._seed,
+        max_norm=clf.max_norm_value if clf.kernel_constraint == "max_norm" else None,
+    )
 
 
 def copy_callbacks(callbacks: Any) -> list:

@@ -57,6 +57,8 @@ from ._tf import import_keras, limit_threads, pin_op_determinism_state
 from ._training import (
     LOSSES,
     OPTIMIZERS,
+    build_network,
+    check_filters,
     copy_callbacks,
     diagnose_fit,
     keras_callbacks,
@@ -73,7 +75,7 @@ from .callbacks import (
     OneCycleSchedule,
     TrainingDivergedError,
 )
-from .models import build_char_model, copy_network, set_normalization
+from .models import copy_network, set_normalization
 from .persistence import load_model, save_classifier
 
 keras = import_keras()
@@ -586,21 +588,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     def _keras_build_fn(self, meta: dict) -> Any:
         """Build the (uncompiled) network; scikeras calls it with the fitted metadata."""
-        return build_char_model(
-            meta["image_shape_"],
-            meta["n_classes_"],
-            architecture=self.architecture,
-            filters=tuple(self.filters),
-            blocks_per_stage=self.blocks_per_stage,
-            head=self.head,
-            batch_norm=self.batch_norm,
-            dropout=self.dropout,
-            l2=self.l2,
-            zero_init_residual=self.zero_init_residual,
-            online_augmentation=self.online_augmentation,
-            seed=self._seed,
-            max_norm=self.max_norm_value if self.kernel_constraint == "max_norm" else None,
-        )
+        return build_network(self, meta["image_shape_"], meta["n_classes_"])
 
     def _validate_data(
         self, X: Any = None, y: Any = None, reset: bool = False, y_numeric: bool = False
@@ -702,7 +690,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
                 f"warm_start: image_shape resolves to {image_shape}, but the network was "
                 f"built for {self.image_shape_}."
             )
-        self._check_filters()
+        check_filters(self.architecture, self.filters)
         self._check_validation_data(labels)  # now, not after the network is built
         self.callbacks_ = copy_callbacks(self.callbacks)
         rng = check_random_state(self.random_state)
@@ -713,17 +701,6 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         with tensorflow_random_state(self._seed):
             codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
             yield X, codes, weights, train_idx, val_idx, loss, checkpoint
-
-    def _check_filters(self) -> None:
-        if callable(self.architecture):
-            return
-        filters = self.filters
-        if len(filters) == 0 or not all(
-            isinstance(f, Integral) and not isinstance(f, bool) and f > 0 for f in filters
-        ):
-            raise ValueError(
-                f"filters must be a non-empty tuple of positive integers, got {filters!r}."
-            )
 
     def _needs_validation(self) -> bool:
         return self.early_stopping or (
