@@ -362,20 +362,15 @@ def learning_curve(
     return fig
 
 
-def lr_find_curve(
-    rates: np.ndarray,
-    losses: np.ndarray,
-    smoothed: np.ndarray,
-    *,
-    suggested: float,
-    lowest: float,
-) -> Any:
-    """The loss of a learning-rate range test against the rate (log scale).
+def lr_find_curve(result: Any) -> Any:
+    """The loss of a learning-rate range test (an ``LRFindResult``) against the rate (log scale).
 
     The raw per-batch losses are drawn faint, the smoothed ones bold; a dot marks the lowest
     smoothed loss and a dashed line the suggested rate. The y axis spans the smoothed curve up
     to its minimum and a little more, so the explosion at the end does not flatten the rest.
     """
+    rates, losses, smoothed = result.rates, result.losses, result.smoothed_losses
+    suggested, lowest = result.suggested_rate, result.min_loss_rate
     fig = _figure(4.8, 3.0, margins=(0.62, 0.5, 0.12, 0.34))
     ax = fig.add_subplot()
     ax.plot(

@@ -318,13 +318,7 @@ def plot_lr_find(result: LRFindResult, path: str | os.PathLike | None = None) ->
         If matplotlib is not installed.
     """
     with plots.style():
-        figure = plots.lr_find_curve(
-            result.rates,
-            result.losses,
-            result.smoothed_losses,
-            suggested=result.suggested_rate,
-            lowest=result.min_loss_rate,
-        )
+        figure = plots.lr_find_curve(result)
         if path is not None:
             png, _ = plots.figure_to_png(figure)
             with atomic_output(Path(path)) as partial:

@@ -615,13 +615,7 @@ def _curves_section(final, history, findings, n_classes: int) -> tuple:
 
 
 def _lr_find_section(final: Any, result: Any) -> tuple:
-    fig = plots.lr_find_curve(
-        result.rates,
-        result.losses,
-        result.smoothed_losses,
-        suggested=result.suggested_rate,
-        lowest=result.min_loss_rate,
-    )
+    fig = plots.lr_find_curve(result)
     current = getattr(final, "learning_rate", None)
     facts = [
         ("suggested learning rate", f"{result.suggested_rate:.3g}"),
