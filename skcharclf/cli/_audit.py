@@ -46,14 +46,10 @@ def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="report at most N suspected images (default: all)",
     )
-    audit.add_argument(
-        "--epochs", type=common.positive_int, metavar="N", help="CNN training epochs per fold"
-    )
-    audit.add_argument(
-        "--random-state",
-        type=int,
-        metavar="N",
-        help="seed of the folds and the models (default: 0)",
+    common.add_pipeline_options(
+        audit,
+        epochs_help="CNN training epochs per fold",
+        random_state_help="seed of the folds and the models (default: 0)",
     )
     common.add_corrections_option(audit)
     common.add_progress_options(audit)

@@ -43,6 +43,22 @@ def progress_verbosity(args: argparse.Namespace) -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
+def add_pipeline_options(
+    parser: argparse.ArgumentParser,
+    *,
+    config_help: str | None = None,
+    epochs_help: str | None = None,
+    random_state_help: str = "seed of the augmentation and the network (overrides the config)",
+) -> None:
+    """The options of the commands that build the CNN pipeline (``train``, ``lr-find``,
+    ``audit``): ``--config`` and ``--epochs`` when their help is given, and ``--random-state``."""
+    if config_help is not None:
+        parser.add_argument("--config", metavar="FILE", help=config_help)
+    if epochs_help is not None:
+        parser.add_argument("--epochs", type=positive_int, metavar="N", help=epochs_help)
+    parser.add_argument("--random-state", type=int, metavar="N", help=random_state_help)
+
+
 def common_options() -> argparse.ArgumentParser:
     """Options every sub-command takes (also accepted after the sub-command's name)."""
     common = argparse.ArgumentParser(add_help=False)

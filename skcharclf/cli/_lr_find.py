@@ -12,8 +12,8 @@ from skcharclf.cli._train import build_pipeline, read_config
 def add_lr_find_parser(subparsers: argparse._SubParsersAction) -> None:
     lr_find = common.add_command(subparsers, "lr-find", _run_lr_find, reads_data=True)
     lr_find.add_argument("data", metavar="DATA", help="the labelled training images")
-    lr_find.add_argument(
-        "--config", metavar="FILE", help="pipeline parameters (.json, or .yaml / .yml), as train"
+    common.add_pipeline_options(
+        lr_find, config_help="pipeline parameters (.json, or .yaml / .yml), as train"
     )
     lr_find.add_argument(
         "--start-lr",
@@ -35,12 +35,6 @@ def add_lr_find_parser(subparsers: argparse._SubParsersAction) -> None:
         default=200,
         metavar="N",
         help="training steps (batches) from the first rate to the last (default: 200)",
-    )
-    lr_find.add_argument(
-        "--random-state",
-        type=int,
-        metavar="N",
-        help="seed of the augmentation and the network (overrides the config)",
     )
     lr_find.add_argument(
         "--plot", metavar="PNG", help="also draw the loss against the rate into this PNG file"

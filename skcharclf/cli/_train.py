@@ -63,20 +63,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--out", required=True, metavar="MODEL", help="model file to write (e.g. chars.skc)"
     )
-    train.add_argument(
-        "--config", metavar="FILE", help="pipeline parameters (.json, or .yaml / .yml)"
-    )
-    train.add_argument(
-        "--epochs",
-        type=common.positive_int,
-        metavar="N",
-        help="training epochs (overrides the config)",
-    )
-    train.add_argument(
-        "--random-state",
-        type=int,
-        metavar="N",
-        help="seed of the augmentation and the network (overrides the config)",
+    common.add_pipeline_options(
+        train,
+        config_help="pipeline parameters (.json, or .yaml / .yml)",
+        epochs_help="training epochs (overrides the config)",
     )
     train.add_argument(
         "--checkpoint-dir",
