@@ -83,8 +83,7 @@ def add_predict_parser(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("images", metavar="IMAGES_OR_FOLDER", help="an image file or a folder")
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
     predict.add_argument("--output", metavar="CSV", help="file to write (default: stdout)")
-    common.add_on_error_option(predict)
-    common.add_max_pixels_option(predict)
+    common.add_image_file_options(predict)
 
 
 def _run_predict(args: argparse.Namespace) -> int:

@@ -150,8 +150,7 @@ def data_options() -> argparse.ArgumentParser:
         help="image folders: labels from class sub-folders, or from '<label>_<id>.png' file "
         "names (default: %(default)s)",
     )
-    add_on_error_option(group)
-    add_max_pixels_option(group)
+    add_image_file_options(group)
     group.add_argument(
         "--idx-labels",
         metavar="FILE",
@@ -176,7 +175,8 @@ def add_corrections_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_on_error_option(group: Any) -> None:
+def add_image_file_options(group: Any) -> None:
+    """``--on-error`` and ``--max-pixels``: how to treat image files that cannot be read."""
     group.add_argument(
         "--on-error",
         choices=["raise", "warn", "skip"],
@@ -184,9 +184,6 @@ def add_on_error_option(group: Any) -> None:
         help="unreadable image files: stop with an error, or leave them out with a warning or "
         "silently (default: %(default)s)",
     )
-
-
-def add_max_pixels_option(group: Any) -> None:
     group.add_argument(
         "--max-pixels",
         type=positive_int,
