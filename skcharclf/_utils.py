@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import column_or_1d
 
 #: Seeds drawn for sub-estimators and random streams lie in ``[0, MAX_SEED)``: every library
 #: the package hands one to (NumPy, TensorFlow, Keras) takes a 32-bit signed integer.
@@ -46,3 +47,31 @@ def final_estimator(estimator: Any) -> Any:
     """
     steps = getattr(estimator, "steps", None)
     return steps[-1][1] if steps else estimator
+
+
+def check_labels(X: Any, y: Any, unit: str = "images") -> np.ndarray:
+    """``y`` as a 1-d array, checked to hold one label per sample of ``X``.
+
+    Parameters
+    ----------
+    X : array-like or list
+        The samples (its first dimension, or its length, counts them).
+    y : array-like
+        The labels; a column vector is flattened with a warning (as scikit-learn does).
+    unit : str, default="images"
+        What the error message calls the samples of ``X``.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If ``X`` and ``y`` differ in length: "X holds 5 images but y has 4 labels."
+    """
+    y = column_or_1d(y, warn=True)
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    if n_samples != len(y):
+        raise ValueError(f"X holds {n_samples} {unit} but y has {len(y)} labels.")
+    return y

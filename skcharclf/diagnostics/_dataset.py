@@ -14,7 +14,6 @@ from typing import Any
 import cv2
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
-from sklearn.utils.validation import column_or_1d
 
 from .._images import (
     as_uint8,
@@ -25,6 +24,7 @@ from .._images import (
     is_light_background,
     unflatten,
 )
+from .._utils import check_labels
 from ._findings import Finding, format_findings, join_labels, plain_label, to_builtin
 
 # A pixel counts as isolated (salt-and-pepper) when it differs from the median of its 3x3
@@ -457,9 +457,7 @@ def analyze_dataset(
     ['class_imbalance', 'salt_and_pepper_noise', 'varying_sizes', 'dark_on_light']
     """
     images = _as_images(X, image_shape, "X")
-    y = column_or_1d(y, warn=True)
-    if len(y) != len(images):
-        raise ValueError(f"X holds {len(images)} images but y has {len(y)} labels.")
+    y = check_labels(images, y)
     features = _image_features(images)
     classes, y_index, counts = np.unique(y, return_inverse=True, return_counts=True)
     labels = [plain_label(c) for c in classes]

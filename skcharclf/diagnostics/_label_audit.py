@@ -16,10 +16,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
-from sklearn.utils.validation import column_or_1d
 
 from .._atomic import atomic_output
 from .._format import label_text
+from .._utils import check_labels
 from ..datasets._corrections import ACTION, GIVEN, LABEL, PATH
 from ._dataset import analyze_dataset
 from ._findings import plain_label, to_builtin
@@ -305,10 +305,7 @@ def audit_labels(
     >>> sorted(set(audit.label_issues.indices[:10]) & {0, 1, 2})  # doctest: +SKIP
     [0, 1, 2]
     """
-    y = column_or_1d(y, warn=True)
-    n_images = X.shape[0] if hasattr(X, "shape") else len(X)
-    if n_images != len(y):
-        raise ValueError(f"X holds {n_images} images but y has {len(y)} labels.")
+    y = check_labels(X, y)
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
         raise ValueError("y holds a single class: there is no other label to suggest.")

@@ -13,11 +13,11 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, Interval, validate_params
-from sklearn.utils.validation import check_random_state, column_or_1d
+from sklearn.utils.validation import check_random_state
 
 from .._format import format_value
 from .._initial_loss import expected_initial_loss
-from .._utils import final_estimator
+from .._utils import check_labels, draw_seed, final_estimator
 from ._findings import NoValidationWarning, to_builtin, wrap
 from ._history import diagnose_history, initial_loss_finding
 
@@ -221,12 +221,9 @@ def sanity_check(
             "sanity_check needs a classifier trained by epochs (KerasCharClassifier or a "
             f"pipeline ending in one); the final step is a {type(final).__name__}."
         )
-    y = column_or_1d(y, warn=True)
-    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
-    if n_samples != len(y):
-        raise ValueError(f"X holds {n_samples} samples but y has {len(y)} labels.")
+    y = check_labels(X, y, "samples")
     rng = check_random_state(random_state)
-    seed = int(rng.randint(np.iinfo(np.int32).max))
+    seed = draw_seed(rng)
     subset = _stratified_subset(y, n_subset, rng)
     X_sub, y_sub = _safe_indexing(X, subset), y[subset]
     common = {"random_state": seed, "verbose": 0}
