@@ -233,7 +233,7 @@ def test_a_huge_sampling_strategy_is_refused_before_allocating(data):
     tracemalloc.start()
     try:
         with pytest.raises(ValueError, match=r"sampling_strategy asks for 16,777,218 new images"):
-            _augmenter(sampling_strategy={3: 2**24 + 5}).fit_resample(X, y)
+            _augmenter(sampling_strategy={3: 2**24 + 5}, max_new_samples=None).fit_resample(X, y)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
