@@ -138,24 +138,26 @@ def normalization_constants(
     return scale, -mean * scale
 
 
-def batches(
-    X: np.ndarray,
-    y: np.ndarray | None,
-    w: np.ndarray | None,
-    rows: np.ndarray,
-    batch_size: int,
-    seed: int | None,
-) -> Any:
-    """A ``tf.data`` pipeline of batches of ``rows``, each gathered from the NumPy arrays.
+def _fixed_buffers(data: Any) -> Any:
+    """``data`` with tf.data's autotuning off: it stalls training on small CPUs (perf-notes)."""
+    import tensorflow as tf
 
-    Only the row indices go through tf.data (shuffled there, with ``seed``; not shuffled
-    when ``seed`` is None); every batch is taken from ``X`` (and ``y``, ``w`` when given)
-    when it is needed. Turning ``X`` into a tensor instead would copy the whole data set
-    (twice, at the peak).
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.with_options(options)
+
+
+def inference_batches(X: np.ndarray, y: np.ndarray | None = None, rows: Any = None) -> Any:
+    """Unshuffled ``tf.data`` batches of :data:`PREDICT_BATCH` rows of ``X`` (and ``y``).
+
+    Only the row indices go through tf.data; every batch is taken from the NumPy arrays when
+    it is needed. Turning ``X`` into a tensor instead would copy the whole data set (twice,
+    at the peak). ``rows`` defaults to all rows.
     """
     import tensorflow as tf
 
-    arrays = [a for a in (X, y, w) if a is not None]
+    rows = np.arange(X.shape[0]) if rows is None else rows
+    arrays = [X] if y is None else [X, y]
     dtypes = [tf.as_dtype(a.dtype) for a in arrays]
 
     def take(index: np.ndarray) -> list[np.ndarray]:
@@ -167,14 +169,8 @@ def batches(
             part.set_shape((None, *array.shape[1:]))
         return tuple(parts) if len(parts) > 1 else parts[0]
 
-    data = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64))
-    if seed is not None:
-        data = data.shuffle(rows.size, seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size)
-    options = tf.data.Options()
-    # tf.data's autotuner stalls training on small CPUs (see perf-notes): fixed buffers.
-    options.autotune.enabled = False
-    return data.map(gather).with_options(options)
+    data = tf.data.Dataset.from_tensor_slices(rows.astype(np.int64)).batch(PREDICT_BATCH)
+    return _fixed_buffers(data.map(gather))
 
 
 #: ``class_sampling`` name -> the power ``q`` of the class sizes the classes are drawn in
@@ -338,9 +334,7 @@ def training_batches(
 
     data = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     data = data.apply(tf.data.experimental.assert_cardinality((epochs - first_epoch) * steps))
-    options = tf.data.Options()
-    options.autotune.enabled = False  # see batches()
-    return data.map(gather).with_options(options), steps
+    return _fixed_buffers(data.map(gather)), steps
 
 
 def checked_validation_data(
@@ -368,5 +362,4 @@ def checked_validation_data(
 
 def validation_batches(X: np.ndarray, codes: np.ndarray, rows: np.ndarray | None = None) -> Any:
     """Unshuffled inference-size batches of ``(X, codes)`` for validation (all rows by default)."""
-    rows = np.arange(codes.size) if rows is None else rows
-    return batches(X, codes, None, rows, PREDICT_BATCH, None)
+    return inference_batches(X, codes, rows)

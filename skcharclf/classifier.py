@@ -39,10 +39,10 @@ from ._docstring import FLAT_X, PREDICT_RETURNS, PROBA_RETURNS, fill_doc
 from ._feed import (
     PREDICT_BATCH,
     SAMPLING_POWERS,
-    batches,
     checked_validation_data,
     class_frequencies,
     first_bad_row,
+    inference_batches,
     normalization_constants,
     subsample,
     training_weights,
@@ -333,9 +333,10 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
 
     Notes
     -----
-    Training data is fed as a ``tf.data`` pipeline of shuffled row indices that takes each batch
-    from the NumPy array when it is needed, with tf.data's autotuning off (it leaves the CPU
-    idle on small machines): training makes no copy of the data set. Inference uses batches of
+    Training data is fed as a ``tf.data`` pipeline of row indices, each epoch's order drawn
+    from ``(seed, epoch)`` alone, that takes each batch from the NumPy array when needed,
+    with tf.data's autotuning off (it leaves the CPU idle on small machines): training makes
+    no copy of the data set. Inference uses batches of
     1,024. Fits of at most 8 gradient steps run eagerly, and predictions on at most 1,024
     samples call the network directly: compiling Keras's graph functions would take longer.
 
@@ -824,7 +825,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         if X.shape[0] <= PREDICT_BATCH:
             # One batch: a direct call costs less than compiling Keras's predict function.
             return keras.ops.convert_to_numpy(self.model_(X, training=False))
-        data = batches(X, None, None, np.arange(X.shape[0]), PREDICT_BATCH, None)
+        data = inference_batches(X)
         return self.model_.predict(data, verbose=0)
 
     @fill_doc(X=FLAT_X, y_pred=PREDICT_RETURNS)
