@@ -56,10 +56,9 @@ def child(cap: str | None, n_samples: int) -> dict:
     clf = model[-1]
     timer = EpochTimer()
     timer.seconds = []
-    # The classifier's own training loop with a timing callback appended.
-    own = type(clf)._callbacks
-    clf._callbacks = lambda has_validation: [*own(clf, has_validation), timer]
+    clf.set_params(callbacks=[timer])  # runs after the package's own; fit copies it
     clf.fit(X_fit, y_fit)
+    timer = clf.callbacks_[0]
     per_epoch = -(-len(y_fit) // clf.batch_size)
     auto_epochs = resolve_epochs("auto", per_epoch, len(y_fit) * X_fit.shape[1])
     return {
