@@ -12,6 +12,7 @@ import copy
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any
 
@@ -220,23 +221,37 @@ def copy_callbacks(callbacks: Any) -> list:
     return copies
 
 
+@dataclass(frozen=True)
+class PreparedFit:
+    """What a prepared fit trains on (yielded by ``KerasCharClassifier._prepared_training``).
+
+    ``X`` holds the flattened images, ``codes`` their class codes (0 to ``n_classes_ - 1``)
+    and ``weights`` their sample weights (or None); ``train_idx`` and ``val_idx`` are the
+    training and held-out validation rows (``val_idx`` None without a split); ``loss`` is
+    the fit's loss and ``checkpoint`` its :class:`~skcharclf._resume.FitCheckpoint`.
+    """
+
+    X: np.ndarray
+    codes: np.ndarray
+    weights: np.ndarray | None
+    train_idx: np.ndarray
+    val_idx: np.ndarray | None
+    loss: Any
+    checkpoint: Any
+
+
 def set_output_bias(
-    model: Any,
-    X: np.ndarray,
-    codes: np.ndarray,
-    weights: np.ndarray | None,
-    rows: np.ndarray,
-    loss: Any,
-    priors: np.ndarray | None,
+    model: Any, run: PreparedFit, rows: np.ndarray, priors: np.ndarray | None
 ) -> float:
     """Set the output bias so the network predicts ``priors``; return the loss before training.
 
-    Both come from one forward pass over ``X[rows]``. The bias is chosen so that the mean
+    Both come from one forward pass over ``run.X[rows]``. The bias is chosen so that the mean
     logits over these rows are the log priors: the Glorot-initialised output layer otherwise
     adds a random offset per class that hides them. ``priors=None`` leaves the bias as it is
     and only measures the loss (``L2`` penalties included).
     """
-    logits = keras.ops.convert_to_numpy(model(X[rows], training=False))
+    logits = keras.ops.convert_to_numpy(model(run.X[rows], training=False))
+    loss, weights = run.loss, run.weights
     if priors is not None:
         target = np.log(np.maximum(priors, _MIN_PRIOR))
         if isinstance(loss, HingeLoss):
@@ -250,7 +265,7 @@ def set_output_bias(
         bias = model.get_layer("logits").bias.numpy()
         set_head_bias(model, bias + shift)
         logits = logits + shift
-    value = loss(codes[rows], logits, sample_weight=None if weights is None else weights[rows])
+    value = loss(run.codes[rows], logits, sample_weight=None if weights is None else weights[rows])
     penalty = sum(float(p) for p in model.losses)
     return float(value) + penalty
 
@@ -439,59 +454,42 @@ def resolve_epochs(epochs: int | str, steps_per_epoch: int, n_values: int) -> in
 
 
 def training_feed(
-    clf: Any,
-    X: np.ndarray,
-    codes: np.ndarray,
-    weights: np.ndarray | None,
-    rows: np.ndarray,
-    *,
-    epochs: int,
-    first_epoch: int = 0,
+    clf: Any, run: PreparedFit, rows: np.ndarray, *, epochs: int, first_epoch: int = 0
 ) -> Any:
     """The ``tf.data`` training batches of ``clf`` (its batch size, seed, class sampling and
     mixing) over ``rows``, for epochs ``first_epoch`` to ``epochs - 1``."""
-    probabilities = sampling_probabilities(codes, rows, SAMPLING_POWERS[clf.class_sampling])
+    probabilities = sampling_probabilities(run.codes, rows, SAMPLING_POWERS[clf.class_sampling])
     mixing = None
     if clf.mixup_alpha > 0 or clf.cutmix_alpha > 0:
         mixing = (clf.image_shape_, clf.mixup_alpha, clf.cutmix_alpha)
     train, _ = training_batches(
-        X, codes, weights, rows, clf.batch_size, clf._seed,
+        run.X, run.codes, run.weights, rows, clf.batch_size, clf._seed,
         epochs=epochs, first_epoch=first_epoch, probabilities=probabilities, mixing=mixing,
     )
     return train
 
 
-def train_network(
-    clf: Any,
-    X: np.ndarray,
-    codes: np.ndarray,
-    weights: np.ndarray | None,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray | None,
-    loss: Any,
-    checkpoint: Any,
-) -> None:
+def train_network(clf: Any, run: PreparedFit) -> None:
     """Compile ``clf``'s prepared network and train it with the package's callbacks.
 
-    ``checkpoint`` (a :class:`~skcharclf._resume.FitCheckpoint`) restores the state of an
+    ``run.checkpoint`` (a :class:`~skcharclf._resume.FitCheckpoint`) restores the state of an
     interrupted fit, so that training continues after its last saved epoch, and saves the
     state after each epoch. Sets ``unvalidated_classes_``, ``epochs_``, ``history_`` and
     ``best_epoch_``.
     """
-    validation, val_codes = clf._validation_batches(X, codes, val_idx)
+    checkpoint, train_idx = run.checkpoint, run.train_idx
+    validation, val_codes = clf._validation_batches(run.X, run.codes, run.val_idx)
     validated = np.zeros(clf.n_classes_, dtype=bool)
     if val_codes is not None:
         validated[val_codes] = True
     clf.unvalidated_classes_ = clf.classes_[~validated]
     steps_per_epoch = math.ceil(train_idx.size / clf.batch_size)
-    clf.epochs_ = resolve_epochs(clf.epochs, steps_per_epoch, train_idx.size * X.shape[1])
+    clf.epochs_ = resolve_epochs(clf.epochs, steps_per_epoch, train_idx.size * run.X.shape[1])
     steps = clf.epochs_ * steps_per_epoch
-    train = training_feed(
-        clf, X, codes, weights, train_idx, epochs=clf.epochs_, first_epoch=checkpoint.epoch
-    )
+    train = training_feed(clf, run, train_idx, epochs=clf.epochs_, first_epoch=checkpoint.epoch)
     clf.model_.compile(
         optimizer=make_optimizer(clf, steps),
-        loss=loss,
+        loss=run.loss,
         metrics=[
             LabelAccuracy(name="accuracy"),
             MacroF1Score(clf.n_classes_, name="f1_macro"),

@@ -57,6 +57,7 @@ from ._tf import import_keras, limit_threads, pin_op_determinism_state
 from ._training import (
     LOSSES,
     OPTIMIZERS,
+    PreparedFit,
     build_network,
     check_filters,
     copy_callbacks,
@@ -87,7 +88,6 @@ from scikeras.utils.transformers import ClassifierLabelEncoder  # noqa: E402
 from scikeras.wrappers import BaseWrapper  # noqa: E402
 
 __all__ = ["KerasCharClassifier", "OneCycleSchedule", "TrainingDivergedError", "load_model"]
-
 
 
 # Before scikeras's first fit: see pin_op_determinism_state.
@@ -663,17 +663,17 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         limit_threads(self.n_threads)
         warm = bool(self.warm_start) and self.__sklearn_is_fitted__()
         with self._prepared_training(X, y, sample_weight, warm) as run:
-            train_network(self, *run)
+            train_network(self, run)
         self._diagnose_and_report()
         self._warn_if_unjudged()
-        run[-1].finish()  # the checkpoint directory: done
+        run.checkpoint.finish()  # the checkpoint directory: done
         return self
 
     @contextlib.contextmanager
     def _prepared_training(self, X: Any, y: Any, sample_weight: Any, warm: bool) -> Iterator:
         """Check and split the data, prepare the network under the fit's random state and
-        yield the arguments of ``train_network`` (:func:`~skcharclf.lr_find` uses them too;
-        the last is the fit's :class:`~skcharclf._resume.FitCheckpoint`)."""
+        yield what ``train_network`` trains on, a :class:`~skcharclf._training.PreparedFit`
+        (:func:`~skcharclf.lr_find` uses it too)."""
         geometry = image_geometry(X)
         X, y = self._validate_data(X, y, reset=not warm)
         check_classification_targets(y)
@@ -700,8 +700,13 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         train_idx, val_idx = self._split(codes, checkpoint.rng)
 
         with tensorflow_random_state(self._seed):
-            codes, loss = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
-            yield X, codes, weights, train_idx, val_idx, loss, checkpoint
+            codes = self._prepare_network(X, y, weights, train_idx, image_shape, warm)
+            run = PreparedFit(X, codes, weights, train_idx, val_idx, make_loss(self), checkpoint)
+            # The prior output bias and the loss before training, from up to 1,024 rows.
+            rows = subsample(train_idx, _INITIAL_LOSS_SAMPLES, self._seed)
+            priors = self.class_priors_ if not warm and self.bias_init == "prior" else None
+            self.initial_loss_ = set_output_bias(self.model_, run, rows, priors)
+            yield run
 
     def _needs_validation(self) -> bool:
         return self.early_stopping or (
@@ -725,9 +730,9 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         train_idx: np.ndarray,
         image_shape: tuple[int, int],
         warm: bool,
-    ) -> tuple[np.ndarray, Any]:
+    ) -> np.ndarray:
         """Build (or copy, when ``warm``) the network and set it up for training on
-        ``train_idx``; return the class codes of ``y`` and the loss."""
+        ``train_idx``; return the class codes of ``y``."""
         if warm:
             unseen = np.setdiff1d(np.unique(y), self.classes_)
             if unseen.size:
@@ -747,7 +752,6 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
         self.class_priors_ = class_frequencies(
             codes, weights, train_idx, self.n_classes_, SAMPLING_POWERS[self.class_sampling]
         )
-        loss = make_loss(self)
         if not warm:
             set_normalization(
                 self.model_, *normalization_constants(X, train_idx, self.normalization)
@@ -755,12 +759,7 @@ class KerasCharClassifier(ClassifierMixin, BaseWrapper):
             if self.backbone_weights is not None:
                 load_backbone_weights(self.model_, self.backbone_weights)
         set_backbone_trainable(self.model_, self.freeze_backbone, self.batch_norm)
-
-        # The prior output bias and the loss before training, from up to 1,024 training rows.
-        rows = subsample(train_idx, _INITIAL_LOSS_SAMPLES, self._seed)
-        priors = self.class_priors_ if not warm and self.bias_init == "prior" else None
-        self.initial_loss_ = set_output_bias(self.model_, X, codes, weights, rows, loss, priors)
-        return codes, loss
+        return codes
 
     def _callbacks(self, has_validation: bool) -> list:
         """The callbacks after the package's own: early stopping, plateau, the user's."""

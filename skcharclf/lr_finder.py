@@ -28,7 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, validate_param
 from . import _plotting as plots
 from ._atomic import atomic_output
 from ._tf import import_keras, limit_threads
-from ._training import OPTIMIZERS, training_feed
+from ._training import OPTIMIZERS, PreparedFit, training_feed
 from ._utils import final_estimator
 
 keras = import_keras()
@@ -203,10 +203,8 @@ def lr_find(
     )
     limit_threads(net.n_threads)
     rates = start_lr * (end_lr / start_lr) ** (np.arange(num_steps) / (num_steps - 1))
-    with net._prepared_training(X, y, None, False) as (X, codes, weights, rows, _, loss, _):
-        losses, smoothed, diverged = _range_test(
-            net, X, codes, weights, rows, loss, rates, smoothing, divergence_factor
-        )
+    with net._prepared_training(X, y, None, False) as run:
+        losses, smoothed, diverged = _range_test(net, run, rates, smoothing, divergence_factor)
     return _result(rates[: losses.size], losses, smoothed, diverged, start_lr, end_lr)
 
 
@@ -235,24 +233,21 @@ def _classifier_data(estimator: Any, X: Any, y: Any) -> tuple[Any, Any, Any]:
 
 def _range_test(
     net: Any,
-    X: np.ndarray,
-    codes: np.ndarray,
-    weights: np.ndarray | None,
-    rows: np.ndarray,
-    loss: Any,
+    run: PreparedFit,
     rates: np.ndarray,
     smoothing: float,
     divergence_factor: float,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Train ``net``'s prepared network one batch per rate; return the raw and smoothed
-    losses of the steps run, and whether the loss exploded."""
+    """Train ``net``'s prepared network on ``run``'s training rows, one batch per rate;
+    return the raw and smoothed losses of the steps run, and whether the loss exploded."""
     schedule = keras.optimizers.schedules.ExponentialDecay(
         float(rates[0]), decay_steps=rates.size - 1, decay_rate=float(rates[-1] / rates[0])
     )
-    net.model_.compile(optimizer=OPTIMIZERS[net.optimizer](schedule, net.weight_decay), loss=loss)
-    steps_per_epoch = math.ceil(rows.size / net.batch_size)
+    optimizer = OPTIMIZERS[net.optimizer](schedule, net.weight_decay)
+    net.model_.compile(optimizer=optimizer, loss=run.loss)
+    steps_per_epoch = math.ceil(run.train_idx.size / net.batch_size)
     epochs = math.ceil(rates.size / steps_per_epoch)
-    data = training_feed(net, X, codes, weights, rows, epochs=epochs)
+    data = training_feed(net, run, run.train_idx, epochs=epochs)
     losses, smoothed = [], []
     average, best = 0.0, math.inf
     for step, (x, y, *w) in enumerate(data.take(rates.size)):
