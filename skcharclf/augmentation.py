@@ -65,40 +65,28 @@ _MAX_GENERATED_VALUES = 2**30
 # max_new_samples="auto": at least this many new images (small data sets are topped up in full)
 _AUTO_MIN_NEW = 10_000
 
-# (name, probability, (low, high)) per preset; "default" keeps a 32x32 character readable
-# (see examples/plot_rare_class_augmentation.py).
+# One row per transform, in the order the transforms are applied: its (probability, low, high)
+# in the "light", "default" and "strong" presets (None: not in that preset). "default" keeps a
+# 32x32 character readable (see examples/plot_rare_class_augmentation.py).
+_PRESET_NAMES = ("light", "default", "strong")
+_PRESET_TABLE: dict[str, tuple[tuple[float, float, float] | None, ...]] = {
+    #               light                  default               strong
+    "thickness":   ((0.3, -0.3, 0.5),    (0.4, -0.4, 0.6),     (0.5, -0.7, 1.0)),
+    "rotate":      ((0.5, -6.0, 6.0),    (0.7, -12.0, 12.0),   (0.8, -20.0, 20.0)),
+    "shear":       ((0.3, -6.0, 6.0),    (0.5, -12.0, 12.0),   (0.6, -20.0, 20.0)),
+    "scale":       ((0.3, 0.95, 1.05),   (0.5, 0.9, 1.1),      (0.6, 0.8, 1.15)),
+    "translate":   ((0.3, -0.04, 0.04),  (0.5, -0.06, 0.06),   (0.6, -0.1, 0.1)),
+    "perspective": (None,                (0.3, 0.02, 0.06),    (0.5, 0.04, 0.1)),
+    "elastic":     ((0.3, 0.01, 0.025),  (0.5, 0.015, 0.04),   (0.6, 0.03, 0.06)),
+    "erase":       (None,                (0.2, 0.02, 0.05),    (0.4, 0.03, 0.1)),
+    "noise":       ((0.2, 0.01, 0.03),   (0.3, 0.01, 0.05),    (0.5, 0.02, 0.1)),
+}  # fmt: skip
+# (name, probability, (low, high)) per preset
 _PRESETS: dict[str, tuple[_Spec, ...]] = {
-    "light": (
-        ("thickness", 0.3, (-0.3, 0.5)),
-        ("rotate", 0.5, (-6.0, 6.0)),
-        ("shear", 0.3, (-6.0, 6.0)),
-        ("scale", 0.3, (0.95, 1.05)),
-        ("translate", 0.3, (-0.04, 0.04)),
-        ("elastic", 0.3, (0.01, 0.025)),
-        ("noise", 0.2, (0.01, 0.03)),
-    ),
-    "default": (
-        ("thickness", 0.4, (-0.4, 0.6)),
-        ("rotate", 0.7, (-12.0, 12.0)),
-        ("shear", 0.5, (-12.0, 12.0)),
-        ("scale", 0.5, (0.9, 1.1)),
-        ("translate", 0.5, (-0.06, 0.06)),
-        ("perspective", 0.3, (0.02, 0.06)),
-        ("elastic", 0.5, (0.015, 0.04)),
-        ("erase", 0.2, (0.02, 0.05)),
-        ("noise", 0.3, (0.01, 0.05)),
-    ),
-    "strong": (
-        ("thickness", 0.5, (-0.7, 1.0)),
-        ("rotate", 0.8, (-20.0, 20.0)),
-        ("shear", 0.6, (-20.0, 20.0)),
-        ("scale", 0.6, (0.8, 1.15)),
-        ("translate", 0.6, (-0.1, 0.1)),
-        ("perspective", 0.5, (0.04, 0.1)),
-        ("elastic", 0.6, (0.03, 0.06)),
-        ("erase", 0.4, (0.03, 0.1)),
-        ("noise", 0.5, (0.02, 0.1)),
-    ),
+    preset: tuple(
+        (name, row[k][0], row[k][1:]) for name, row in _PRESET_TABLE.items() if row[k] is not None
+    )
+    for k, preset in enumerate(_PRESET_NAMES)
 }
 
 # Images per independently seeded block. Fixed (not derived from n_jobs) so that the output
