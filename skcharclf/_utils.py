@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,3 +77,37 @@ def check_labels(X: Any, y: Any, unit: str = "images") -> np.ndarray:
     if n_samples != len(y):
         raise ValueError(f"X holds {n_samples} {unit} but y has {len(y)} labels.")
     return y
+
+
+def read_utf8_text(
+    path: str | os.PathLike, what: str, save_as: str = "UTF-8", encoding: str = "utf-8"
+) -> str:
+    """The text of the file ``path``, or a ``ValueError`` that says it is not UTF-8.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    what : str
+        What the file is, for the message (``"config file"``).
+    save_as : str, default="UTF-8"
+        The format the message asks the user to save the file in.
+    encoding : str, default="utf-8"
+        ``"utf-8"`` or ``"utf-8-sig"`` (which drops a leading byte-order mark).
+
+    Returns
+    -------
+    text : str
+
+    Raises
+    ------
+    ValueError
+        When the bytes are not UTF-8; the message names the file and the first bad byte.
+    """
+    try:
+        return Path(path).read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte {exc.start} cannot be decoded); "
+            f"save it as {save_as}."
+        ) from exc

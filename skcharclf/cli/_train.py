@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from skcharclf._utils import read_utf8_text
 from skcharclf.cli import _common as common
 from skcharclf.cli._common import CommandError
 
@@ -164,12 +165,9 @@ def read_config(path_text: str) -> dict[str, Any]:
         raise CommandError(f"config file {path_text!r} does not exist.")
     suffix = path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CommandError(
-            f"config file {path_text!r} is not UTF-8 text (byte {exc.start} cannot be decoded); "
-            "save it as UTF-8."
-        ) from exc
+        text = read_utf8_text(path_text, "config file")
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     if suffix == ".json":
         try:
             config = json.loads(text)

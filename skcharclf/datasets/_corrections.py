@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from skcharclf._utils import read_utf8_text
+
 # The columns of a corrections file. Only PATH and ACTION are required; a relabel reads its
 # new label from LABEL; GIVEN, when filled in, must still be the file's label.
 PATH, ACTION, LABEL, GIVEN = "path", "action", "suggested_label", "given_label"
@@ -44,13 +46,7 @@ def read_corrections(path: str | os.PathLike) -> dict[str, Correction]:
         of another row; the message names the file, the line and the column.
     """
     source = Path(path)
-    try:
-        text = source.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"corrections file {str(source)!r} is not UTF-8 text (byte {exc.start}); save it as "
-            "UTF-8 CSV."
-        ) from exc
+    text = read_utf8_text(source, "corrections file", "UTF-8 CSV", encoding="utf-8-sig")
     lines = text.splitlines()
     if not lines:
         raise ValueError(f"corrections file {str(source)!r} is empty.")
