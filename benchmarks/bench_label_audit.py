@@ -16,13 +16,16 @@ default CNN pipeline (:func:`skcharclf.make_char_pipeline`, ``--oof-epochs`` epo
 at the rates in ``--cnn-rates``. The script reports, over the seeds:
 
 * precision and recall of the top-k list at k = the number of injected errors
-  (``max_issues=k``, default filter ``prune_by_noise_rate``), for both ranking rules;
+  (``max_issues=k``) with the default rules (the lowest normalised margins, as many as the
+  confident joint estimates), and the precision of two other lists: the lowest
+  self-confidence, and per-cell pruning (``prune_by_noise_rate`` ranked by self-confidence,
+  the default of the first release);
 * precision and recall of the whole list each filter flags (no k given);
 * for the CNN at the rates in ``--f1-rates`` and the kinds in ``--f1-kinds``: the macro-F1
   on the balanced held-out test set of the default pipeline trained (``--epochs`` epochs)
   on (a) the noisy labels, (b) the noisy labels without the images flagged with
-  ``--prune-filter`` (the default filter, ``prune_by_noise_rate``), (c) the clean labels,
-  and the share of the F1 lost from (c) to (a) that (b) recovers.
+  ``--prune-filter`` (the default filter), (c) the clean labels, and the share of the F1
+  lost from (c) to (a) that (b) recovers.
 
 Data: the built-in digits (:func:`skcharclf.datasets.load_digit_chars`, 30 test images per
 class) and the small font set (:func:`skcharclf.datasets.load_font_chars`
@@ -30,19 +33,19 @@ class) and the small font set (:func:`skcharclf.datasets.load_font_chars`
 noise with the CNN's out-of-fold probabilities, and (b) recovers at least half of the F1
 lost from (c) to (a).
 
-The defaults are sized for a 2-core machine shared with other jobs (35 minutes measured, most
-of it the 12 CNN cross-validations and 18 CNN trainings): 3-fold cross-validation, 8 epochs
-for the CNN out-of-fold models and for the F1 models (the classifier's own default is 20),
-the CNN audit at 5 % noise, the F1 comparison at 5 % uniform noise. Shorter training leaves
-the out-of-fold model weaker than a full one, which costs the audit precision: more
-``--epochs``, ``--oof-epochs`` and ``--cnn-rates`` give numbers closer to real use. Usage
-(from the repository root)::
+The defaults train every CNN as a user would (``epochs="auto"``, the classifier's own
+budget) with 3-fold cross-validation for the out-of-fold models (``audit_labels`` uses 5),
+audit with the CNN at 5 % noise and compare F1 at 5 % noise of both kinds: about 80 minutes
+on a 2-core machine (per data set and seed: 1 clean, 6 out-of-fold and 4 F1 trainings).
+Fewer ``--epochs`` / ``--oof-epochs`` make it faster and the out-of-fold model weaker,
+which costs the audit precision (8 epochs: precision 0.5-0.7 at 5 % noise). Usage (from the
+repository root)::
 
-    python benchmarks/bench_label_audit.py                    # the defaults, ~35 min
+    python benchmarks/bench_label_audit.py                    # the defaults, ~80 min
     python benchmarks/bench_label_audit.py --seeds 1 --rates 0.05 --datasets digits \\
         --epochs 3 --oof-epochs 2                             # a smoke test, ~3 min
-    python benchmarks/bench_label_audit.py --cnn-rates 0.02 0.05 0.1 --oof-epochs 20 \\
-        --epochs 20 --f1-rates 0.02 0.05 0.1 --f1-kinds uniform pairs   # all of it, hours
+    python benchmarks/bench_label_audit.py --cnn-rates 0.02 0.05 0.1 \\
+        --f1-rates 0.02 0.05 0.1                              # all of it, hours
 
 Results go to ``benchmarks/results/label_audit.json`` (rewritten after every data set and
 seed, so an interrupted run keeps what it finished).
@@ -74,9 +77,15 @@ DATASETS = {
     ),
 }
 KINDS = ("uniform", "pairs")
-RANKINGS = ("self_confidence", "normalized_margin")
+# (ranking rule, filter) of each top-k list: the default (normalised margin), the same with
+# self-confidence, and the first release's default (per-cell pruning, self-confidence)
+TOP_K = {
+    "default": ("normalized_margin", "low_normalized_margin"),
+    "self_confidence": ("self_confidence", "low_self_confidence"),
+    "cell_pruning": ("self_confidence", "prune_by_noise_rate"),
+}
 # the default filter first: its list is the one removed for the (b) models
-FILTERS = ("prune_by_noise_rate", "both", "confident_joint")
+FILTERS = ("low_normalized_margin", "low_self_confidence", "prune_by_noise_rate", "both")
 
 
 def inject_noise(y, classes, rate, kind, pair_map, rng):
@@ -125,10 +134,10 @@ def score_audit(row, proba, y, y_noisy, injected, classes, prune_filter):
     """Precision and recall of the top-k lists and of the flagged lists, into ``row``; returns
     the list ``prune_filter`` flags (removed for the (b) models)."""
     row["oof_accuracy_vs_clean"] = float(np.mean(classes[proba.argmax(1)] == y))
-    for rank_by in RANKINGS:
+    for name, (rank_by, filter_by) in TOP_K.items():
         top = find_label_issues(y_noisy, proba, classes=classes, rank_by=rank_by,
-                                max_issues=len(injected))
-        row[f"precision_at_k_{rank_by}"], row[f"recall_at_k_{rank_by}"] = (
+                                filter_by=filter_by, max_issues=len(injected))
+        row[f"precision_at_k_{name}"], row[f"recall_at_k_{name}"] = (
             precision_recall(top.indices, injected))
     for filter_by in FILTERS:
         listed = find_label_issues(y_noisy, proba, classes=classes, filter_by=filter_by)
@@ -182,8 +191,8 @@ def run_one(name, seed, args):
                 rows.append(row)
                 print(f"[{name} seed {seed}] {model:<6} {kind:<7} {rate:.0%}: OOF acc "
                       f"{row['oof_accuracy_vs_clean']:.2f}, P@k "
-                      f"{row['precision_at_k_self_confidence']:.2f} R@k "
-                      f"{row['recall_at_k_self_confidence']:.2f}; flagged {row['n_flagged']} "
+                      f"{row['precision_at_k_default']:.2f} R@k "
+                      f"{row['recall_at_k_default']:.2f}; flagged {row['n_flagged']} "
                       f"(P {row['precision_flagged']:.2f} R {row['recall_flagged']:.2f})"
                       + (f"; F1 noisy {row['f1_noisy']:.3f} cleaned {row['f1_cleaned']:.3f} "
                          f"clean {f1_clean:.3f}" if "f1_noisy" in row else "")
@@ -221,23 +230,24 @@ def print_table(summary):
         return f"{value[0]:.2f}+-{value[1]:.2f}" if value else "-"
 
     print(f"\n{'data':<7} {'model':<7} {'noise':<8} {'rate':>5} {'k':>4} {'OOF acc':>10}  "
-          f"{'P@k SC':>10} {'R@k SC':>10} "
-          f"{'P@k NM':>10} {'R@k NM':>10}  {'flagged':>7} {'P flag':>10} {'R flag':>10}  "
+          f"{'P@k':>10} {'R@k':>10} {'P@k SC':>10} {'P@k cell':>10}  "
+          f"{'flagged':>7} {'P flag':>10} {'R flag':>10}  "
           f"{'F1 noisy':>10} {'F1 pruned':>10} {'F1 clean':>10} {'recov.':>6}")
     for e in summary:
         recovered = e.get("f1_recovered_share")
         print(f"{e['dataset']:<7} {e['model']:<7} {e['kind']:<8} {e['rate']:>5.0%} "
               f"{e['n_injected'][0]:>4.0f} {cell(e, 'oof_accuracy_vs_clean'):>10}  "
+              f"{cell(e, 'precision_at_k_default'):>10} "
+              f"{cell(e, 'recall_at_k_default'):>10} "
               f"{cell(e, 'precision_at_k_self_confidence'):>10} "
-              f"{cell(e, 'recall_at_k_self_confidence'):>10} "
-              f"{cell(e, 'precision_at_k_normalized_margin'):>10} "
-              f"{cell(e, 'recall_at_k_normalized_margin'):>10}  {e['n_flagged'][0]:>7.0f} "
+              f"{cell(e, 'precision_at_k_cell_pruning'):>10}  {e['n_flagged'][0]:>7.0f} "
               f"{cell(e, 'precision_flagged'):>10} {cell(e, 'recall_flagged'):>10}  "
               f"{cell(e, 'f1_noisy'):>10} {cell(e, 'f1_cleaned'):>10} {cell(e, 'f1_clean'):>10} "
               f"{'-' if recovered is None else f'{recovered:.2f}':>6}")
-    print("SC: ranked by self-confidence, NM: by normalised margin; k = injected errors; "
-          "flagged: the default list (prune_by_noise_rate, no k); recov.: share of the F1 lost "
-          "to the noise that removing the flagged images regains.")
+    print("k = injected errors. P@k, R@k: the default top-k list (normalised margin); P@k SC: "
+          "the lowest self-confidence instead; P@k cell: per-cell pruning (prune_by_noise_rate, "
+          "ranked by self-confidence, the first release's default). flagged: the default list "
+          "(no k); recov.: share of the F1 lost to the noise that removing it regains.")
 
 
 def _epochs(text: str) -> int | str:
@@ -252,9 +262,9 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS))
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
                         default=["digits", "fonts"])
-    parser.add_argument("--epochs", type=_epochs, default=8,
+    parser.add_argument("--epochs", type=_epochs, default="auto",
                         help="epochs of the F1 models (an int or 'auto')")
-    parser.add_argument("--oof-epochs", type=_epochs, default=8,
+    parser.add_argument("--oof-epochs", type=_epochs, default="auto",
                         help="epochs of the CNN out-of-fold models")
     parser.add_argument("--cv", type=int, default=3, help="folds of the out-of-fold models")
     parser.add_argument("--cnn-rates", type=float, nargs="*", default=[0.05],
@@ -263,7 +273,7 @@ def main() -> None:
                         help="skip the audits with the random forest's probabilities")
     parser.add_argument("--f1-rates", type=float, nargs="*", default=[0.05],
                         help="rates at which to train the (a), (b), (c) models")
-    parser.add_argument("--f1-kinds", nargs="*", choices=KINDS, default=["uniform"],
+    parser.add_argument("--f1-kinds", nargs="*", choices=KINDS, default=list(KINDS),
                         help="noise kinds for which to train the (a), (b), (c) models")
     parser.add_argument("--prune-filter", choices=FILTERS, default=FILTERS[0],
                         help="the filter whose flagged images the (b) models leave out")

@@ -36,8 +36,8 @@ def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     audit.add_argument(
         "--rank-by",
-        choices=["self_confidence", "normalized_margin"],
-        default="self_confidence",
+        choices=["normalized_margin", "self_confidence"],
+        default="normalized_margin",
         help="the score that orders the suspected images (default: %(default)s)",
     )
     audit.add_argument(

@@ -27,6 +27,8 @@ FILTER_RULES = (
     "both",
     "confident_joint",
     "predicted_neq_given",
+    "low_self_confidence",
+    "low_normalized_margin",
 )
 # Statuses of a class: how far the method can judge the labels of its images.
 JUDGED, LIMITED, NOT_JUDGED = "judged", "limited", "not_judged"
@@ -240,8 +242,8 @@ def find_label_issues(
     oof_proba: Any,
     *,
     classes: Any = None,
-    rank_by: str = "self_confidence",
-    filter_by: str = "prune_by_noise_rate",
+    rank_by: str = "normalized_margin",
+    filter_by: str = "low_normalized_margin",
     max_issues: int | None = None,
     min_class_size: int = 6,
 ) -> LabelIssues:
@@ -260,9 +262,12 @@ def find_label_issues(
     3. Calibrated so that row ``i`` sums to the number of images labelled ``i`` and
        normalised, ``C`` becomes ``Q``, an estimate of the joint distribution of given and
        true labels; ``n * Q[i, j]`` estimates how many images labelled ``i`` are really
-       ``j``.
+       ``j``, and ``n * (1 - trace(Q))`` how many labels are wrong in all.
     4. A pruning rule (``filter_by``) picks that many suspected errors, which are then
-       ranked (``rank_by``).
+       ranked (``rank_by``). By default they are the images with the lowest normalised
+       margin of all: the count comes from the confident joint, the choice from one
+       ranking of all images (as in the ``low_*`` filters of later confident-learning
+       work), which keeps the count's errors in one class pair from costing the choice.
 
     Parameters
     ----------
@@ -279,15 +284,19 @@ def find_label_issues(
         The label of each column of ``oof_proba``. By default the sorted distinct labels of
         ``y`` (what a scikit-learn classifier has as ``classes_``), which then must number
         ``n_classes``.
-    rank_by : {"self_confidence", "normalized_margin"}, default="self_confidence"
+    rank_by : {"self_confidence", "normalized_margin"}, default="normalized_margin"
         The score that orders the suspected errors (lowest first): the probability of the
         given label, or ``(p_given - p_other + 1) / 2`` with ``p_other`` the largest
         probability of another class, which also weighs how strongly another class is
-        preferred.
-    filter_by : {"prune_by_noise_rate", "prune_by_class", "both", "confident_joint", \
-            "predicted_neq_given"}, default="prune_by_noise_rate"
+        preferred (better on look-alike classes and on classes the model learnt poorly).
+    filter_by : {"low_normalized_margin", "low_self_confidence", "prune_by_noise_rate", \
+            "prune_by_class", "both", "confident_joint", "predicted_neq_given"}, \
+            default="low_normalized_margin"
         Which images are suspected:
 
+        - ``"low_normalized_margin"``, ``"low_self_confidence"``: the
+          ``round(n * (1 - trace(Q)))`` images with the lowest normalised margin, or the
+          lowest probability of their given label, over all judged classes;
         - ``"prune_by_noise_rate"``: for each pair of classes ``i != j``, the
           ``round(n * Q[i, j])`` images labelled ``i`` with the largest margin
           ``p_j - p_i``;
@@ -385,13 +394,15 @@ def find_label_issues(
     others[rows, y_index] = -np.inf
     suggested = np.argmax(others, axis=1)
     best_other = np.maximum(others[rows, suggested], 0.0)
-    if rank_by == "self_confidence":
-        quality = self_confidence.copy()
-    else:
-        quality = (self_confidence - best_other + 1.0) / 2.0
-    quality[~judged[y_index]] = np.nan
+    scores = {
+        "self_confidence": self_confidence.copy(),
+        "normalized_margin": (self_confidence - best_other + 1.0) / 2.0,
+    }
+    for score in scores.values():
+        score[~judged[y_index]] = np.nan
+    quality = scores[rank_by]
 
-    flagged = _flag(filter_by, proba, y_index, confident, joint, judged)
+    flagged = _flag(filter_by, proba, y_index, confident, joint, judged, scores)
     flagged &= judged[y_index] & np.isfinite(others[rows, suggested])
     flagged_index = np.flatnonzero(flagged)
     flagged_index = flagged_index[np.argsort(quality[flagged_index], kind="stable")]
@@ -527,6 +538,7 @@ def _flag(
     confident: np.ndarray,
     joint: np.ndarray,
     judged: np.ndarray,
+    scores: dict[str, np.ndarray],
 ) -> np.ndarray:
     off_diagonal = (confident >= 0) & (confident != y_index)
     if rule == "confident_joint":
@@ -535,6 +547,13 @@ def _flag(
         return np.argmax(np.where(judged, proba, -np.inf), axis=1) != y_index
     n = len(y_index)
     flagged = np.zeros(n, dtype=bool)
+    if rule.startswith("low_"):
+        # As many as the confident joint estimates are wrong, the lowest scores of all
+        # (judged) images first; NaN scores (classes not judged) sort last and never count.
+        score = scores[rule.removeprefix("low_")]
+        n_issues = min(round(n * (1.0 - np.trace(joint))), int(np.isfinite(score).sum()))
+        flagged[np.argsort(score, kind="stable")[:n_issues]] = True
+        return flagged
     if rule == "prune_by_class":
         for i in np.flatnonzero(judged):
             members = np.flatnonzero(y_index == i)
