@@ -403,3 +403,18 @@ def test_cli_audit_writes_page_and_csv_and_analyze_reads_corrections(folder, tmp
     _write(table, "path,action\nbox/wrong0.png,burn\n")
     status, _, err = _run(["analyze", folder, "--corrections", table])
     assert status == 2 and "line 2, column 'action'" in err
+
+
+def test_cli_audit_filter_by_offers_every_rule_and_passes_it_on(folder):
+    from skcharclf.cli._audit import AUDIT_FILTERS
+    from skcharclf.diagnostics._labels import FILTER_RULES
+
+    assert AUDIT_FILTERS == FILTER_RULES
+    status, out, err = _run(
+        ["audit", folder, "--model", "forest", "--cv", "3", "--filter-by", "prune_by_noise_rate",
+         "--rank-by", "self_confidence"]
+    )
+    assert status == 0, err
+    assert "(filter prune_by_noise_rate, ranked by self_confidence)" in out
+    status, out, err = _run(["audit", folder, "--model", "forest", "--cv", "3"])
+    assert "(filter low_normalized_margin, ranked by normalized_margin)" in out

@@ -9,6 +9,18 @@ from typing import Any
 from skcharclf.cli import _common as common
 from skcharclf.cli._train import build_pipeline
 
+# find_label_issues's filter_by values, the default first (diagnostics is imported only when
+# the command runs)
+AUDIT_FILTERS = (
+    "low_normalized_margin",
+    "low_self_confidence",
+    "prune_by_noise_rate",
+    "prune_by_class",
+    "both",
+    "confident_joint",
+    "predicted_neq_given",
+)
+
 
 def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
     audit = common.add_command(subparsers, "audit", _run_audit, reads_data=True)
@@ -39,6 +51,13 @@ def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=["normalized_margin", "self_confidence"],
         default="normalized_margin",
         help="the score that orders the suspected images (default: %(default)s)",
+    )
+    audit.add_argument(
+        "--filter-by",
+        choices=list(AUDIT_FILTERS),
+        default=AUDIT_FILTERS[0],
+        help="which images are suspected (default: %(default)s: as many as the confident "
+        "joint estimates, the lowest margins first)",
     )
     audit.add_argument(
         "--max-issues",
@@ -86,7 +105,7 @@ def _run_audit(args: argparse.Namespace) -> int:
     print(f"Cross-validating {args.model} ({args.cv} folds) ...", flush=True)
     audit = audit_labels(
         model, X, y, cv=args.cv, random_state=seed, rank_by=args.rank_by,
-        max_issues=args.max_issues,
+        filter_by=args.filter_by, max_issues=args.max_issues,
     )
     print()
     print(str(audit))

@@ -21,14 +21,15 @@ from .._format import label_text, labels_text
 from ._findings import plain_label, to_builtin
 
 RANK_RULES = ("self_confidence", "normalized_margin")
+# the default first
 FILTER_RULES = (
+    "low_normalized_margin",
+    "low_self_confidence",
     "prune_by_noise_rate",
     "prune_by_class",
     "both",
     "confident_joint",
     "predicted_neq_given",
-    "low_self_confidence",
-    "low_normalized_margin",
 )
 # Statuses of a class: how far the method can judge the labels of its images.
 JUDGED, LIMITED, NOT_JUDGED = "judged", "limited", "not_judged"
