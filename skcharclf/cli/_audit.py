@@ -8,18 +8,7 @@ from typing import Any
 
 from skcharclf.cli import _common as common
 from skcharclf.cli._train import build_pipeline
-
-# find_label_issues's filter_by values, the default first (diagnostics is imported only when
-# the command runs)
-AUDIT_FILTERS = (
-    "low_normalized_margin",
-    "low_self_confidence",
-    "prune_by_noise_rate",
-    "prune_by_class",
-    "both",
-    "confident_joint",
-    "predicted_neq_given",
-)
+from skcharclf.diagnostics._labels import FILTER_RULES, RANK_RULES
 
 
 def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,14 +37,14 @@ def add_audit_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     audit.add_argument(
         "--rank-by",
-        choices=["normalized_margin", "self_confidence"],
-        default="normalized_margin",
+        choices=list(RANK_RULES),
+        default=RANK_RULES[0],
         help="the score that orders the suspected images (default: %(default)s)",
     )
     audit.add_argument(
         "--filter-by",
-        choices=list(AUDIT_FILTERS),
-        default=AUDIT_FILTERS[0],
+        choices=list(FILTER_RULES),
+        default=FILTER_RULES[0],
         help="which images are suspected (default: %(default)s: as many as the confident "
         "joint estimates, the lowest margins first)",
     )

@@ -20,7 +20,8 @@ from sklearn.utils.validation import column_or_1d
 from .._format import label_text, labels_text
 from ._findings import plain_label, to_builtin
 
-RANK_RULES = ("self_confidence", "normalized_margin")
+# the default first
+RANK_RULES = ("normalized_margin", "self_confidence")
 # the default first
 FILTER_RULES = (
     "low_normalized_margin",
