@@ -65,6 +65,7 @@ def _summary(audit: Any) -> tuple[str, str, str, str]:
         ("folds", f"{audit.n_splits}"),
         ("suspected label errors", f"{issues.n_flagged:,}"),
         ("estimated noise rate", f"{100 * issues.estimated_noise_rate:.1f}%"),
+        ("out-of-fold agreement with the given labels", f"{100 * issues.model_agreement:.1f}%"),
         ("groups of copies with different labels", f"{len(audit.duplicate_conflicts)}"),
     ]
     body = [
@@ -88,8 +89,9 @@ def _summary(audit: Any) -> tuple[str, str, str, str]:
         "<th>suggested into</th><th>judged</th><th>what the audit can say</th></tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table></div>"
     )
-    if audit.notes:
-        body.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in audit.notes))
+    notes = [issues.caution, *audit.notes] if issues.caution else audit.notes
+    if notes:
+        body.append("<h3>Notes</h3><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes))
         body.append("</ul>")
     lead = (
         f"Confident learning on {audit.n_splits}-fold out-of-fold probabilities (filter "

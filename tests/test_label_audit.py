@@ -79,6 +79,23 @@ def test_low_score_filters_take_the_estimated_count_from_one_ranking():
     assert find_label_issues(y, proba).n_flagged == 4
 
 
+def test_a_weak_model_is_named_and_a_good_one_is_not():
+    y, proba, planted, _ = _planted()
+    good = find_label_issues(y, proba)
+    # the model agrees with every label but the planted ones
+    assert good.model_agreement == pytest.approx(1 - len(planted) / len(y))
+    assert good.caution == "" and "Caution" not in str(good)
+    assert "agrees with 94.4% of the given labels" in str(good)
+    # a model that learnt nothing: flat probabilities with a little noise
+    rng = np.random.default_rng(1)
+    flat = 1.0 + 0.05 * rng.random(proba.shape)
+    weak = find_label_issues(y, flat / flat.sum(axis=1, keepdims=True))
+    assert weak.model_agreement < 0.5
+    assert "agrees with only" in weak.caution and f"Caution: {weak.caution}" in str(weak)
+    assert weak.to_dict()["caution"] == weak.caution
+    assert weak.to_dict()["model_agreement"] == pytest.approx(weak.model_agreement)
+
+
 def test_confident_joint_and_thresholds_by_hand():
     y = np.array(["a"] * 6 + ["b"] * 6)
     proba = np.tile([[0.9, 0.1]], (12, 1))
@@ -299,6 +316,7 @@ def test_audit_page_shows_suspects_beside_typical_images(folder, tmp_path):
     assert "given <b>box</b>" in text and "suggested <b>bar</b>" in text
     assert text.count('alt="typical bar"') >= 2
     assert "exact copies" in text and "labelled dash" in text
+    assert "out-of-fold agreement with the given labels" in text
     with pytest.raises(ValueError, match="X holds 3 images but the audit covers 39"):
         make_audit_report(audit, bunch.data[:3], tmp_path / "bad.html")
 
